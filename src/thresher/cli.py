@@ -1,0 +1,137 @@
+"""The ``thresher`` command line.
+
+Exit codes: 0 success, 1 unexpected error, 2 bad recipe or usage, 3 bad input data,
+4 the plan does not fit the machine, 5 missing optional dependency, 6 audit invariant failed,
+7 output directory or record not found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import ThresherError
+
+__all__ = ["main"]
+
+EPILOG = """exit codes: 0 ok, 1 unexpected error, 2 bad recipe or usage, 3 bad input data,
+4 plan does not fit the machine, 5 missing optional dependency, 6 audit failed, 7 not found
+
+examples:
+  thresher run examples/default.yaml            run (resuming what is already done)
+  thresher run examples/default.yaml --fresh    start over
+  thresher plan examples/default.yaml           stages, memory and disk estimate
+  thresher ops gopher_quality                   one op's parameters
+  thresher explain out/default 'fortunes/art:12' why a record was kept or removed
+  thresher inspect out/default                  counts by step and reason, examples"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="thresher", description="Curate a dataset with a YAML recipe: filter, deduplicate, document.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"thresher {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("run", help="run a recipe (resumes by default)", description="Run a recipe. Stages "
+                       "already computed with the same input and parameters are reused.")
+    p.add_argument("recipe", type=Path, help="the recipe YAML file")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--resume", dest="fresh", action="store_false", default=False,
+                       help="reuse finished stages and shards (default)")
+    group.add_argument("--fresh", dest="fresh", action="store_true", help="discard previous work and start over")
+    p.add_argument("--workers", type=_positive_int, metavar="N", help="worker processes (default: the recipe's)")
+    p.add_argument("--progress", dest="progress", action="store_true", default=None, help="always show progress bars")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="never show progress bars")
+    p.add_argument("--json", action="store_true", help="print the manifest as JSON instead of the summary")
+
+    p = sub.add_parser("plan", help="show stages and estimated memory/disk; refuse if it would not fit")
+    p.add_argument("recipe", type=Path)
+    p.add_argument("--workers", type=_positive_int, metavar="N")
+
+    p = sub.add_parser("ops", help="list every op, or show one op's parameters")
+    p.add_argument("name", nargs="?", help="an op name")
+
+    p = sub.add_parser("explain", help="the lineage of one record: each step it passed or failed")
+    p.add_argument("output", type=Path, help="the output directory of a run")
+    p.add_argument("id", help="the record id")
+
+    p = sub.add_parser("inspect", help="counts by step and reason, with a few examples")
+    p.add_argument("output", type=Path)
+    p.add_argument("--examples", type=int, default=2, metavar="N", help="examples per reason (default 2)")
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return _COMMANDS[args.command](args)
+    except ThresherError as exc:
+        print(f"thresher: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("thresher: interrupted; run the same command again to resume.", file=sys.stderr)
+        return 130
+
+
+def _run(args) -> int:
+    from .runner import run
+
+    result = run(args.recipe, workers=args.workers, fresh=args.fresh, progress=args.progress)
+    print(json.dumps(result.manifest, indent=1) if args.json else result.summary())
+    return 0
+
+
+def _plan(args) -> int:
+    from .exec.plan import check_fits, make_plan
+    from .recipe import Recipe
+
+    plan = make_plan(Recipe.from_yaml(args.recipe), workers=args.workers)
+    print(plan.describe())
+    check_fits(plan)
+    print("fits: yes")
+    return 0
+
+
+def _ops(args) -> int:
+    from .report.opdoc import describe_op, list_ops
+
+    print(describe_op(args.name) if args.name else list_ops())
+    return 0
+
+
+def _explain(args) -> int:
+    from .report.lineage import explain
+
+    print(explain(args.output, args.id))
+    return 0
+
+
+def _inspect(args) -> int:
+    from .report.lineage import inspect_output
+
+    print(inspect_output(args.output, examples=args.examples))
+    return 0
+
+
+_COMMANDS = {"run": _run, "plan": _plan, "ops": _ops, "explain": _explain, "inspect": _inspect}
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

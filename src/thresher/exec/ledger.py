@@ -1,0 +1,121 @@
+"""The audit ledger: publish kept/ and removed/, check input ids = kept ⊎ removed, count.
+
+Every removed record carries ``removed_by`` (the step) and ``reason``; the invariant is checked
+at the end of every run and a violation is an ``InvariantError``, never a silent loss.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ..errors import InvariantError
+from ..io.writers import OUTPUT_SUFFIX, write_table
+from .plan import Plan
+
+__all__ = ["publish", "check_invariant", "step_counts", "read_ids"]
+
+
+def publish(plan: Plan, metas: list[dict]) -> dict:
+    """Write out/kept and out/removed from the stage outputs; return file counts."""
+    out = plan.recipe.output_dir
+    fmt = plan.recipe.output.format
+    staging = out / ".publish"
+    shutil.rmtree(staging, ignore_errors=True)
+    kept_files = list(metas[-1]["shards"].values())
+    for i, src in enumerate(kept_files):
+        _publish_file(Path(src), staging / "kept" / f"part-{i:05d}{OUTPUT_SUFFIX[fmt]}", fmt, None)
+    removed = removed_files(plan)
+    if removed:
+        schema = pa.unify_schemas([pq.read_schema(p) for p in removed], promote_options="permissive")
+        for i, src in enumerate(removed):
+            _publish_file(src, staging / "removed" / f"part-{i:05d}{OUTPUT_SUFFIX[fmt]}", fmt, schema)
+    (staging / "removed").mkdir(parents=True, exist_ok=True)
+    (staging / "kept").mkdir(parents=True, exist_ok=True)
+    for name in ("kept", "removed"):
+        shutil.rmtree(out / name, ignore_errors=True)
+        os.replace(staging / name, out / name)
+    shutil.rmtree(staging, ignore_errors=True)
+    return {"kept_files": len(kept_files), "removed_files": len(removed)}
+
+
+def removed_files(plan: Plan) -> list[Path]:
+    """Every stage's removed shards, in stage then shard order."""
+    files = []
+    for stage in plan.stages:
+        folder = plan.stage_dir(stage) / "removed"
+        if folder.exists():
+            files.extend(sorted(folder.glob("*.parquet")))
+    return files
+
+
+def _publish_file(src: Path, dst: Path, fmt: str, schema: pa.Schema | None) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "parquet" and (schema is None or pq.read_schema(src) == schema):
+        try:
+            os.link(src, dst)
+            return
+        except OSError:
+            shutil.copyfile(src, dst)
+            return
+    table = pq.read_table(src)
+    if schema is not None:
+        from .local import conform
+
+        table = conform(table, schema)
+    write_table(table, dst, fmt)
+
+
+def read_ids(paths: list[Path]) -> pa.Array:
+    """The ``id`` column of Parquet or JSONL files, concatenated."""
+    chunks = []
+    for path in paths:
+        if path.suffix == ".parquet":
+            chunks.extend(pq.read_table(path, columns=["id"]).column("id").chunks)
+        else:
+            from ..io.readers import ReadOptions, read_batches
+
+            opts = ReadOptions(id_field="id", batch_rows=50_000)
+            for batch, _ in read_batches(path, path.name, opts):
+                if batch is not None:
+                    chunks.append(batch.column("id"))
+    return pa.chunked_array(chunks, pa.string()).combine_chunks() if chunks else pa.array([], pa.string())
+
+
+def check_invariant(plan: Plan, metas: list[dict]) -> dict:
+    """Input ids (as ingested, valid or not) must equal kept ids ⊎ removed ids."""
+    ingest_dir = plan.stage_dir(plan.stages[0])
+    ingest_removed = sorted((ingest_dir / "removed").glob("*.parquet"))
+    input_ids = read_ids([Path(p) for p in metas[0]["shards"].values()] + ingest_removed)
+    out = plan.recipe.output_dir
+    kept = read_ids(sorted((out / "kept").glob("part-*")))
+    removed = read_ids(sorted((out / "removed").glob("part-*")))
+    got = pa.concat_arrays([kept, removed])
+    a = pc.take(input_ids, pc.sort_indices(input_ids))
+    b = pc.take(got, pc.sort_indices(got))
+    if len(a) != len(b) or not pc.all(pc.equal(a, b)).as_py():
+        lost = pc.filter(a, pc.invert(pc.is_in(a, value_set=b))).to_pylist()[:5]
+        extra = pc.filter(b, pc.invert(pc.is_in(b, value_set=a))).to_pylist()[:5]
+        raise InvariantError(
+            f"audit failed: {len(a)} input records but {len(kept)} kept + {len(removed)} removed; "
+            f"missing from the output: {lost}; unexpected: {extra}. Rerun with --fresh; if it persists, report a bug.")
+    return {"input": len(a), "kept": len(kept), "removed": len(removed)}
+
+
+def step_counts(metas: list[dict]) -> list[dict]:
+    """Per step, in recipe order: records in, out, and removed per rule."""
+    steps: dict[str, dict] = {}
+    for meta in metas:
+        for name, s in meta.get("steps", {}).items():
+            agg = steps.setdefault(name, {"step": name, "in": s["in"], "removed": {}, "seconds": 0.0})
+            agg["seconds"] += s.get("seconds", 0.0)
+            for rule, n in s["removed"].items():
+                agg["removed"][rule] = agg["removed"].get(rule, 0) + n
+    for agg in steps.values():
+        agg["out"] = agg["in"] - sum(agg["removed"].values())
+    return list(steps.values())

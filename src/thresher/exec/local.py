@@ -1,0 +1,244 @@
+"""The local executor: a process pool over shards, stage by stage, resumable.
+
+A stage's directory holds one Parquet file of kept rows and (when any) one of removed rows per
+shard, and a stats file per shard written last; ``_SUCCESS.json`` marks the stage complete.
+Rerunning skips complete stages and complete shards, so a killed run resumes where it was.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import shutil
+import sys
+import time
+from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Iterable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..errors import InputError
+from ..io.readers import ReadOptions
+from ..io.writers import write_parquet
+from ..ops.base import OpContext
+from .plan import Plan, Stage
+from .shards import clean_tmp, kept_path, read_json, stats_path, write_json
+from .tasks import ApplyTask, IngestTask, KeysTask, RowTask, run_task
+
+__all__ = ["LocalExecutor", "SUCCESS"]
+
+log = logging.getLogger("thresher.exec.local")
+SUCCESS = "_SUCCESS.json"
+
+
+class LocalExecutor:
+    """Runs a plan's stages on this machine with ``plan.workers`` processes."""
+
+    def __init__(self, plan: Plan, *, progress: bool | None = None) -> None:
+        self.plan = plan
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self._pool: ProcessPoolExecutor | None = None
+
+    def run(self) -> list[dict]:
+        """Run (or reuse) every stage; return each stage's meta, in order."""
+        metas: list[dict] = []
+        try:
+            for stage in self.plan.stages:
+                metas.append(self._stage(stage, metas[-1] if metas else None))
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+        return metas
+
+    # --- stages ---------------------------------------------------------------------------
+    def _stage(self, stage: Stage, prev: dict | None) -> dict:
+        stage_dir = self.plan.stage_dir(stage)
+        meta = read_json(stage_dir / SUCCESS)
+        if meta is not None:
+            meta["status"] = "reused"
+            return meta
+        clean_tmp(stage_dir)
+        start = time.perf_counter()
+        if stage.kind == "ingest":
+            meta = self._ingest(stage, stage_dir)
+        elif stage.kind == "row":
+            meta = self._row(stage, stage_dir, prev)
+        else:
+            meta = self._global(stage, stage_dir, prev)
+        meta.update(stage=stage.name, kind=stage.kind, index=stage.index, fingerprint=stage.fingerprint,
+                    seconds=time.perf_counter() - start)
+        write_json(stage_dir / SUCCESS, meta)
+        meta["status"] = "computed"
+        return meta
+
+    def _ingest(self, stage: Stage, stage_dir: Path) -> dict:
+        recipe = self.plan.recipe
+        opts = ReadOptions(text_field=recipe.input.text_field, id_field=recipe.input.id_field,
+                           on_error=recipe.input.on_error, batch_rows=recipe.executor.shard_rows)
+        tasks = [IngestTask(i, f.path, f.rel, opts, stage_dir) for i, f in enumerate(self.plan.files)]
+        total = self.plan.estimate.get("records")
+        stats = self._map(stage, tasks, total, weight="rows_in")
+        shards = [s for st in stats for s in st["shards"]]
+        _conform_schemas(stage_dir, shards, self.plan)
+        meta = _merge(stats, computed=self._computed)
+        meta["shards"] = {s: str(kept_path(stage_dir, s)) for s in shards}
+        meta["text_bytes"] = sum(st.get("text_bytes", 0) for st in stats)
+        return meta
+
+    def _row(self, stage: Stage, stage_dir: Path, prev: dict) -> dict:
+        tasks = [RowTask(shard, Path(path), tuple(stage.steps), stage_dir, self.plan.recipe.seed)
+                 for shard, path in prev["shards"].items()]
+        stats = self._map(stage, tasks, prev["kept"], weight="rows_in")
+        meta = _merge(stats, computed=self._computed)
+        meta["shards"] = {t.shard: str(kept_path(stage_dir, t.shard)) for t in tasks}
+        return meta
+
+    def _global(self, stage: Stage, stage_dir: Path, prev: dict) -> dict:
+        step = stage.steps[0]
+        seed = self.plan.recipe.seed
+        sources = {shard: Path(path) for shard, path in prev["shards"].items()}
+        key_tasks = [KeysTask(shard, path, step, stage_dir, seed) for shard, path in sources.items()]
+        self._map(stage, key_tasks, prev["kept"], weight="rows_in", phase="keys")
+        computed_keys = self._computed
+        decisions_path = stage_dir / "decisions.parquet"
+        if not decisions_path.exists():
+            keys = _read_keys(stage_dir, list(sources))
+            ctx = OpContext(seed=seed, step=step.name, work_dir=stage_dir, workers=self.plan.workers)
+            write_parquet(step.op.decide(keys, ctx), decisions_path)
+        if pq.read_metadata(decisions_path).num_rows == 0:  # nothing removed: pass the shards through
+            n = prev["kept"]
+            return {"rows_in": n, "kept": n, "computed_units": computed_keys, "shards": prev["shards"],
+                    "steps": {step.name: {"in": n, "removed": {}, "seconds": 0.0}}}
+        apply_tasks = [ApplyTask(shard, path, step, decisions_path, stage_dir, seed) for shard, path in sources.items()]
+        stats = self._map(stage, apply_tasks, prev["kept"], weight="rows_in", phase="apply")
+        meta = _merge(stats, computed=self._computed + computed_keys)
+        meta["shards"] = {t.shard: str(kept_path(stage_dir, t.shard)) for t in apply_tasks}
+        return meta
+
+    # --- running tasks --------------------------------------------------------------------
+    def _map(self, stage: Stage, tasks: list, total: int | None, *, weight: str, phase: str = "") -> list[dict]:
+        """Run the tasks not yet done (in parallel), return every task's stats in task order."""
+        done = {t.unit: _done_stats(t) for t in tasks}
+        pending = [t for t in tasks if done[t.unit] is None]
+        self._computed = len(pending)
+        label = f"[{stage.index}/{len(self.plan.stages) - 1}] {stage.name}" + (f" ({phase})" if phase else "")
+        bar = _progress(label, total, self.progress)
+        bar.update(sum(s.get(weight, 0) for s in done.values() if s))
+        for task, stats in self._execute(pending):
+            done[task.unit] = stats
+            bar.update(stats.get(weight, 0))
+        bar.close()
+        return [done[t.unit] for t in tasks]
+
+    def _execute(self, tasks: list) -> Iterable[tuple[object, dict]]:
+        if self.plan.workers == 1 or len(tasks) <= 1:
+            for task in tasks:
+                yield task, run_task(task)
+            return
+        pool = self._get_pool()
+        futures: dict[Future, object] = {pool.submit(run_task, t): t for t in tasks}
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            for fut in sorted(finished, key=lambda f: futures[f].unit):
+                exc = fut.exception()
+                if exc is not None:
+                    for other in pending:
+                        other.cancel()
+                    raise exc
+                yield futures[fut], fut.result()
+
+    def _get_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload(["thresher.exec.tasks", "thresher.ops.builtin"])
+            self._pool = ProcessPoolExecutor(max_workers=self.plan.workers, mp_context=ctx)
+        return self._pool
+
+    _computed = 0
+
+
+def _done_stats(task) -> dict | None:
+    if isinstance(task, KeysTask):
+        return read_json(task.stage_dir / "keys" / f"{task.unit}.json")
+    return read_json(stats_path(task.stage_dir, task.unit))
+
+
+def _progress(label: str, total: int | None, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=label, unit="rec", unit_scale=True, disable=not enabled,
+                dynamic_ncols=True, file=sys.stderr, leave=True)
+
+
+def _merge(stats: list[dict], *, computed: int) -> dict:
+    """Add up per-task stats into the stage's stats."""
+    steps: dict[str, dict] = {}
+    for st in stats:
+        for name, s in st.get("steps", {}).items():
+            agg = steps.setdefault(name, {"in": 0, "removed": {}, "seconds": 0.0})
+            agg["in"] += s["in"]
+            agg["seconds"] += s.get("seconds", 0.0)
+            for rule, n in s["removed"].items():
+                agg["removed"][rule] = agg["removed"].get(rule, 0) + n
+    return {
+        "rows_in": sum(st["rows_in"] for st in stats),
+        "kept": sum(st["kept"] for st in stats),
+        "steps": steps,
+        "task_seconds": sum(st.get("seconds", 0.0) for st in stats),
+        "peak_rss_bytes": max((st.get("maxrss_bytes", 0) for st in stats), default=0),
+        "computed_units": computed,
+    }
+
+
+def _read_keys(stage_dir: Path, shards: list[str]) -> pa.Table:
+    tables = [pq.read_table(stage_dir / "keys" / f"{s}.parquet") for s in shards]
+    return pa.concat_tables(tables) if tables else pa.table({"id": pa.array([], pa.string())})
+
+
+def _conform_schemas(stage_dir: Path, shards: list[str], plan: Plan) -> None:
+    """Give every ingested shard one schema (null columns typed, ints widened), or name the clash."""
+    schemas = {s: pq.read_schema(kept_path(stage_dir, s)) for s in shards}
+    if len({str(sc) for sc in schemas.values()}) <= 1:
+        return
+    try:
+        unified = pa.unify_schemas(list(schemas.values()), promote_options="permissive")
+    except (pa.ArrowTypeError, pa.ArrowInvalid) as exc:
+        raise InputError(_schema_clash(schemas, plan) or f"input files disagree on column types: {exc}") from None
+    for shard, schema in schemas.items():
+        if schema != unified:
+            table = pq.read_table(kept_path(stage_dir, shard))
+            write_parquet(conform(table, unified), kept_path(stage_dir, shard))
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with ``schema``'s columns in its order (missing ones null), cast to its types."""
+    columns = [table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+               for f in schema]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _schema_clash(schemas: dict[str, pa.Schema], plan: Plan) -> str | None:
+    seen: dict[str, tuple[pa.DataType, str]] = {}
+    for shard, schema in schemas.items():
+        rel = plan.files[int(shard[1:6])].rel
+        for field in schema:
+            if pa.types.is_null(field.type):
+                continue
+            if field.name in seen and not _compatible(seen[field.name][0], field.type):
+                first_type, first_rel = seen[field.name]
+                return (f"column {field.name!r} is {first_type} in {first_rel} but {field.type} in {rel}; "
+                        "a column must keep one type across the input files.")
+            seen.setdefault(field.name, (field.type, rel))
+    return None
+
+
+def _compatible(a: pa.DataType, b: pa.DataType) -> bool:
+    numeric = (pa.types.is_integer, pa.types.is_floating)
+    return a == b or (any(f(a) for f in numeric) and any(f(b) for f in numeric))
+
+
+def remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,210 @@
+"""The planner: cut the steps into stages, fingerprint them, estimate memory and disk.
+
+Stage 0 ingests the input files into Parquet shards. Each global op is a stage of its own;
+row-local steps are one stage each (so editing one recomputes only from it on), or, with
+``executor.fuse_row_steps``, one stage per run of consecutive row-local steps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import __version__
+from ..errors import ResourceError
+from ..io.files import is_hf_dataset_dir, list_input_files
+from ..recipe import Recipe, Step
+
+__all__ = ["Stage", "Plan", "make_plan", "InputFile"]
+
+_EXPANSION = {".gz": 4.0, ".zst": 5.0, ".parquet": 3.0, ".arrow": 1.0}
+_WORKER_BASE_MB = 180
+_MAIN_BASE_MB = 250
+
+
+@dataclass(frozen=True)
+class InputFile:
+    path: Path
+    rel: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class Stage:
+    index: int
+    kind: str  # "ingest" | "row" | "global"
+    steps: list[Step]
+    fingerprint: str
+
+    @property
+    def name(self) -> str:
+        return "ingest" if self.kind == "ingest" else "+".join(s.name for s in self.steps)
+
+    @property
+    def dirname(self) -> str:
+        return f"{self.index:02d}-{self.name[:60]}-{self.fingerprint[:12]}"
+
+
+@dataclass
+class Plan:
+    recipe: Recipe
+    files: list[InputFile]
+    stages: list[Stage]
+    workers: int
+    estimate: dict = field(default_factory=dict)
+
+    @property
+    def work_dir(self) -> Path:
+        return self.recipe.output_dir / "_work"
+
+    def stage_dir(self, stage: Stage) -> Path:
+        return self.work_dir / stage.dirname
+
+    def describe(self) -> str:
+        """Human text: the stages, the columns global ops hold, the estimates."""
+        est = self.estimate
+        lines = [f"input: {len(self.files)} file(s), {_mb(est['input_bytes'])} on disk, "
+                 f"~{est['records']:,} records (estimated)",
+                 f"workers: {self.workers}, shard_rows: {self.recipe.executor.shard_rows}", "stages:"]
+        for stage in self.stages:
+            kind = {"ingest": "read input", "row": "row-local", "global": "global"}[stage.kind]
+            lines.append(f"  {stage.index:2d}. {stage.name:<40} {kind}")
+            for step in stage.steps:
+                if stage.kind == "global":
+                    lines.append(f"        holds: {step.op.holds()}")
+        lines.append(f"estimated peak memory: {_mb(est['memory_bytes'])} (available {_mb(est['memory_available'])})")
+        lines.append(f"estimated disk: {_mb(est['disk_bytes'])} (free {_mb(est['disk_free'])})")
+        return "\n".join(lines)
+
+
+def make_plan(recipe: Recipe, *, workers: int | None = None) -> Plan:
+    """Resolve the input files, cut the stages, fingerprint them and estimate resources."""
+    files = _input_files(recipe)
+    n_workers = workers or _resolve_workers(recipe.executor.workers)
+    stages = _cut_stages(recipe, files)
+    plan = Plan(recipe, files, stages, n_workers)
+    plan.estimate = _estimate(plan)
+    return plan
+
+
+def check_fits(plan: Plan) -> None:
+    """Refuse a plan whose estimate exceeds the machine, saying what to change."""
+    est = plan.estimate
+    if est["memory_bytes"] > est["memory_available"]:
+        raise ResourceError(
+            f"estimated peak memory {_mb(est['memory_bytes'])} exceeds the {_mb(est['memory_available'])} available: "
+            "lower executor.workers or executor.shard_rows, or run on a larger machine.")
+    if est["disk_bytes"] > est["disk_free"]:
+        raise ResourceError(
+            f"estimated disk use {_mb(est['disk_bytes'])} exceeds the {_mb(est['disk_free'])} free under "
+            f"{plan.recipe.output_dir}: set executor.fuse_row_steps: true, or choose an output on a larger disk.")
+
+
+def _input_files(recipe: Recipe) -> list[InputFile]:
+    paths = list_input_files(recipe.input.path, recipe.base_dir)
+    root = Path(os.path.commonpath([p if p.is_dir() else p.parent for p in paths]))
+    out = []
+    for path in paths:
+        stat = path.stat()
+        size = _dir_size(path) if is_hf_dataset_dir(path) else stat.st_size
+        rel = str(path.relative_to(root)) if path != root else path.name
+        out.append(InputFile(path, rel, size, stat.st_mtime_ns))
+    return out
+
+
+def _dir_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _resolve_workers(workers: int | str) -> int:
+    if workers == "auto":
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # pragma: no cover
+            return os.cpu_count() or 1
+    return int(workers)
+
+
+def _cut_stages(recipe: Recipe, files: list[InputFile]) -> list[Stage]:
+    from .unique_ids import UniqueIds
+
+    groups: list[tuple[str, list[Step]]] = [("ingest", []),
+                                            ("global", [Step("input", UniqueIds(on_error=recipe.input.on_error))])]
+    for step in recipe.steps:
+        if step.op.kind == "global":
+            groups.append(("global", [step]))
+        elif recipe.executor.fuse_row_steps and groups[-1][0] == "row":
+            groups[-1][1].append(step)
+        else:
+            groups.append(("row", [step]))
+    base = {
+        "version": __version__,
+        "inputs": [(f.rel, f.size, f.mtime_ns) for f in files],
+        "input": vars(recipe.input),
+        "shard_rows": recipe.executor.shard_rows,
+        "seed": recipe.seed,
+    }
+    stages, chain = [], []
+    for index, (kind, steps) in enumerate(groups):
+        chain.extend([s.name, s.op.name, s.op.config()] for s in steps)
+        blob = json.dumps({**base, "steps": chain}, sort_keys=True, default=str)
+        stages.append(Stage(index, kind, steps, hashlib.sha256(blob.encode()).hexdigest()))
+    return stages
+
+
+def _estimate(plan: Plan) -> dict:
+    input_bytes = sum(f.size for f in plan.files)
+    raw_bytes = sum(f.size * _expansion(f.path) for f in plan.files)
+    record_bytes = _sample_record_bytes(plan.files[0].path) if plan.files else 1000
+    records = max(1, int(raw_bytes / record_bytes))
+    shard_bytes = min(records, plan.recipe.executor.shard_rows) * record_bytes
+    worker = _WORKER_BASE_MB * 2**20 + 4 * shard_bytes
+    global_state = max((s.op.memory_bytes(records, record_bytes) for st in plan.stages for s in st.steps
+                        if st.kind == "global"), default=0)
+    memory = _MAIN_BASE_MB * 2**20 + plan.workers * worker + global_state
+    n_copies = len(plan.stages) + 1
+    disk = int(raw_bytes * 0.35 * n_copies)
+    out = plan.recipe.output_dir
+    probe = next((p for p in [out, *out.parents] if p.exists()), Path("/"))
+    import psutil
+
+    return {
+        "input_bytes": input_bytes,
+        "records": records,
+        "record_bytes": int(record_bytes),
+        "memory_bytes": int(memory),
+        "memory_available": int(psutil.virtual_memory().available),
+        "disk_bytes": disk,
+        "disk_free": int(shutil.disk_usage(probe).free),
+    }
+
+
+def _expansion(path: Path) -> float:
+    if path.is_dir():
+        return 1.0
+    return next((v for k, v in _EXPANSION.items() if path.name.lower().endswith(k)), 1.0)
+
+
+def _sample_record_bytes(path: Path) -> float:
+    """Mean bytes per record over the first records of a JSONL/CSV file (1000 for others)."""
+    from ..io.files import detect_format
+    from ..io.readers import _open_binary
+
+    if path.is_dir() or detect_format(path) not in ("jsonl", "csv"):
+        return 1000.0
+    sizes = []
+    with _open_binary(path) as handle:
+        for line in handle:
+            sizes.append(len(line))
+            if len(sizes) >= 1000:
+                break
+    return max(1.0, sum(sizes) / max(1, len(sizes)))
+
+
+def _mb(n: float) -> str:
+    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"

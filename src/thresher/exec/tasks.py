@@ -1,0 +1,198 @@
+"""The work a worker process does on one unit: ingest a file, run row steps on a shard,
+compute a global op's keys on a shard, or apply its decisions to a shard.
+
+Each task writes its outputs atomically and its stats file last: a task whose stats file
+exists is complete, which is what lets a killed run resume shard by shard.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ..io.readers import ReadOptions, read_batches
+from ..io.writers import write_parquet
+from ..ops.base import OpContext, RowResult
+from ..recipe import Step
+from .shards import kept_path, read_shard, removed_path, stats_path, write_json
+
+__all__ = ["IngestTask", "RowTask", "KeysTask", "ApplyTask", "run_task", "INPUT_STEP"]
+
+INPUT_STEP = "input"
+
+
+@dataclass(frozen=True)
+class IngestTask:
+    file_index: int
+    path: Path
+    rel: str
+    options: ReadOptions
+    stage_dir: Path
+
+    @property
+    def unit(self) -> str:
+        return f"f{self.file_index:05d}"
+
+
+@dataclass(frozen=True)
+class RowTask:
+    shard: str
+    source: Path
+    steps: tuple[Step, ...]
+    stage_dir: Path
+    seed: int
+
+    @property
+    def unit(self) -> str:
+        return self.shard
+
+
+@dataclass(frozen=True)
+class KeysTask:
+    shard: str
+    source: Path
+    step: Step
+    stage_dir: Path
+    seed: int
+
+    @property
+    def unit(self) -> str:
+        return self.shard
+
+
+@dataclass(frozen=True)
+class ApplyTask:
+    shard: str
+    source: Path
+    step: Step
+    decisions: Path
+    stage_dir: Path
+    seed: int
+
+    @property
+    def unit(self) -> str:
+        return self.shard
+
+
+def run_task(task) -> dict:
+    """Run one task in this process; return its stats (also written to its stats file)."""
+    start = time.perf_counter()
+    if isinstance(task, IngestTask):
+        stats = _ingest(task)
+    elif isinstance(task, RowTask):
+        stats = _row(task)
+    elif isinstance(task, KeysTask):
+        stats = _keys(task)
+    else:
+        stats = _apply(task)
+    stats["seconds"] = time.perf_counter() - start
+    stats["maxrss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    marker = stats_path(task.stage_dir, task.unit) if not isinstance(task, KeysTask) \
+        else task.stage_dir / "keys" / f"{task.unit}.json"
+    write_json(marker, stats)
+    return stats
+
+
+def _ingest(task: IngestTask) -> dict:
+    shards, rows, bytes_in, bad_total = [], 0, 0, 0
+    bad_rows: list[dict] = []
+    for k, (batch, bad) in enumerate(read_batches(task.path, task.rel, task.options)):
+        bad_rows.extend({"id": b.id, "text": b.text, "th_source": b.source, "removed_by": INPUT_STEP,
+                         "reason": b.reason} for b in bad)
+        if batch is not None and batch.num_rows:
+            shard = f"{task.unit}-{k:05d}"
+            write_parquet(batch, kept_path(task.stage_dir, shard))
+            shards.append(shard)
+            rows += batch.num_rows
+            bytes_in += batch.column("text").nbytes
+    if bad_rows:
+        write_parquet(pa.Table.from_pylist(bad_rows, schema=_BAD_SCHEMA), removed_path(task.stage_dir, task.unit))
+        bad_total = len(bad_rows)
+    removed = _count_rules(pa.array([b["reason"] for b in bad_rows], pa.string())) if bad_rows else {}
+    return {"shards": shards, "rows_in": rows + bad_total, "kept": rows, "text_bytes": bytes_in,
+            "steps": {INPUT_STEP: {"in": rows + bad_total, "removed": removed}}}
+
+
+_BAD_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("th_source", pa.string()),
+                         ("removed_by", pa.string()), ("reason", pa.string())])
+
+
+def _row(task: RowTask) -> dict:
+    batch = read_shard(task.source)
+    rows_in = batch.num_rows
+    steps: dict[str, dict] = {}
+    removed_parts: list[pa.Table] = []
+    for step in task.steps:
+        ctx = OpContext(seed=task.seed, step=step.name)
+        t0, n_in = time.perf_counter(), batch.num_rows
+        batch, removed = split(step.op.process(batch, ctx), step.name)
+        steps[step.name] = _step_stats(n_in, removed, time.perf_counter() - t0)
+        if removed is not None:
+            removed_parts.append(removed)
+    _write_outputs(task, batch, removed_parts)
+    return {"rows_in": rows_in, "kept": batch.num_rows, "steps": steps}
+
+
+def _keys(task: KeysTask) -> dict:
+    batch = read_shard(task.source)
+    keys = task.step.op.keys(batch, OpContext(seed=task.seed, step=task.step.name))
+    write_parquet(keys, task.stage_dir / "keys" / f"{task.shard}.parquet")
+    return {"rows_in": batch.num_rows}
+
+
+_DECISIONS: dict[Path, pa.Table] = {}
+
+
+def _apply(task: ApplyTask) -> dict:
+    if task.decisions not in _DECISIONS:
+        _DECISIONS.clear()
+        _DECISIONS[task.decisions] = pq.read_table(task.decisions)
+    batch = read_shard(task.source)
+    t0 = time.perf_counter()
+    result = task.step.op.apply(batch, _DECISIONS[task.decisions], OpContext(seed=task.seed, step=task.step.name))
+    kept, removed = split(result, task.step.name)
+    _write_outputs(task, kept, [removed] if removed is not None else [])
+    step_stats = _step_stats(batch.num_rows, removed, time.perf_counter() - t0)
+    return {"rows_in": batch.num_rows, "kept": kept.num_rows, "steps": {task.step.name: step_stats}}
+
+
+def split(result: RowResult, step_name: str) -> tuple[pa.RecordBatch, pa.Table | None]:
+    """Split an op's result into kept rows and removed rows (with ``removed_by``, ``reason``)."""
+    batch, reasons = result.batch, result.reasons
+    if reasons is None:
+        return batch, None
+    reasons = reasons if isinstance(reasons, pa.Array) else pa.array(reasons, pa.string())
+    dropped = reasons.is_valid()
+    if not pc.any(dropped).as_py():
+        return batch, None
+    removed = pa.Table.from_batches([batch.filter(dropped)])
+    removed = removed.append_column("removed_by", pa.array([step_name] * removed.num_rows, pa.string()))
+    removed = removed.append_column("reason", reasons.filter(dropped))
+    for name, values in result.extras.items():
+        removed = removed.append_column(name, values.filter(dropped))
+    return batch.filter(pc.invert(dropped)), removed
+
+
+def _step_stats(rows_in: int, removed: pa.Table | None, seconds: float) -> dict:
+    rules = _count_rules(removed.column("reason")) if removed is not None else {}
+    return {"in": rows_in, "removed": rules, "seconds": seconds}
+
+
+def _count_rules(reasons) -> dict[str, int]:
+    """Counts per rule: the part of each reason before ``": "``."""
+    rules = pc.replace_substring_regex(reasons, pattern=r"(?s): .*", replacement="", max_replacements=1)
+    counts = pc.value_counts(rules).to_pylist()
+    return {c["values"]: c["counts"] for c in sorted(counts, key=lambda c: c["values"])}
+
+
+def _write_outputs(task, kept: pa.RecordBatch, removed_parts: list[pa.Table]) -> None:
+    write_parquet(kept, kept_path(task.stage_dir, task.unit))
+    if removed_parts:
+        table = pa.concat_tables(removed_parts, promote_options="permissive")
+        write_parquet(table, removed_path(task.stage_dir, task.unit))

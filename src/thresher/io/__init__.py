@@ -1,0 +1,1 @@
+"""Reading inputs into Arrow batches with stable ids, and writing outputs."""

@@ -1,0 +1,54 @@
+"""Writers: Parquet (work dir and default output) and JSONL(.gz), always atomically."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+try:
+    import orjson
+
+    def _dumps(obj) -> bytes:
+        return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+except ImportError:  # pragma: no cover
+    import json
+
+    def _dumps(obj) -> bytes:
+        return json.dumps(obj, ensure_ascii=False, default=str).encode()
+
+__all__ = ["write_parquet", "write_table", "atomic_path", "OUTPUT_SUFFIX"]
+
+OUTPUT_SUFFIX = {"parquet": ".parquet", "jsonl": ".jsonl", "jsonl.gz": ".jsonl.gz"}
+
+
+def atomic_path(path: Path) -> Path:
+    """A temporary sibling of ``path``; rename it onto ``path`` when complete."""
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def write_parquet(table: pa.Table | pa.RecordBatch, path: Path) -> None:
+    """Write ``table`` to ``path`` atomically (zstd-compressed Parquet)."""
+    if isinstance(table, pa.RecordBatch):
+        table = pa.Table.from_batches([table])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = atomic_path(path)
+    pq.write_table(table, tmp, compression="zstd", compression_level=1)
+    os.replace(tmp, path)
+
+
+def write_table(table: pa.Table, path: Path, fmt: str) -> None:
+    """Write ``table`` in the output format ``fmt`` (parquet, jsonl, jsonl.gz), atomically."""
+    if fmt == "parquet":
+        write_parquet(table, path)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = atomic_path(path)
+    handle = gzip.GzipFile(tmp, "wb", mtime=0) if fmt == "jsonl.gz" else open(tmp, "wb")
+    with handle:
+        for batch in table.to_batches(max_chunksize=2048):
+            handle.write(b"".join(_dumps(row) + b"\n" for row in batch.to_pylist()))
+    os.replace(tmp, path)

@@ -1,0 +1,142 @@
+"""Base classes of ops: row-local ops transform one batch; global ops fit, decide, then apply.
+
+An op never counts anything itself: it returns, per row, ``None`` (kept) or a reason string
+``"<rule>: <detail>"``; the executor turns those into removed records and per-rule counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..params import Param, validate_params
+
+__all__ = ["Op", "RowOp", "GlobalOp", "OpContext", "RowResult", "reason", "COLUMN_PREFIX"]
+
+#: Computed columns start with this prefix so that they never collide with user columns.
+COLUMN_PREFIX = "th_"
+
+
+def reason(rule: str, detail: str = "") -> str:
+    """Format a removal reason; the part before ``": "`` is the rule that reports count."""
+    return f"{rule}: {detail}" if detail else rule
+
+
+@dataclass
+class OpContext:
+    """What an op may know about the run: the seed, its step name, a scratch dir."""
+
+    seed: int = 0
+    step: str = ""
+    work_dir: Path | None = None
+    workers: int = 1
+
+
+@dataclass
+class RowResult:
+    """The output of a row op on one batch.
+
+    ``batch`` holds every input row (with new or changed columns); ``reasons`` has one entry per
+    row, ``None`` for kept rows, or is ``None`` when every row is kept; ``extras`` are columns
+    added to removed rows only (e.g. ``dup_of``).
+    """
+
+    batch: pa.RecordBatch
+    reasons: Sequence[str | None] | pa.Array | None = None
+    extras: dict[str, pa.Array] = field(default_factory=dict)
+
+
+class Op:
+    """An op: a registered name, declared parameters, a docstring citing its source."""
+
+    name: ClassVar[str] = ""
+    kind: ClassVar[str] = "row"
+    params: ClassVar[dict[str, Param]] = {}
+    #: Computed columns this op writes (for lineage and the report).
+    writes: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, **params: Any) -> None:
+        self._config = validate_params(self.name, self.params, params)
+        for key, value in self._config.items():
+            setattr(self, key, value)
+        self.validate()
+
+    def validate(self) -> None:
+        """Cross-parameter checks; raise ``RecipeError`` naming the parameters."""
+
+    def config(self) -> dict[str, Any]:
+        """The resolved parameters (defaults filled in), as they go into YAML and fingerprints."""
+        return dict(self._config)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self._config.items())
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.config() == self.config()
+
+    def __hash__(self) -> int:
+        return hash((self.name, repr(sorted(self._config.items()))))
+
+    def __getstate__(self) -> dict:
+        # Lazily loaded models and caches (attributes starting with "_cache") are not pickled.
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_cache")}
+
+    def column(self, suffix: str) -> str:
+        """The namespaced name of a computed column, e.g. ``th_language_score``."""
+        return f"{COLUMN_PREFIX}{suffix}"
+
+
+class RowOp(Op):
+    """A row-local op: sees one batch at a time and keeps no state across batches."""
+
+    kind: ClassVar[str] = "row"
+
+    def process(self, batch: pa.RecordBatch, ctx: OpContext) -> RowResult:
+        raise TypeError(f"{type(self).__name__} must define process()")  # pragma: no cover
+
+
+class GlobalOp(Op):
+    """A global op: ``keys`` per batch (only the columns it needs), ``decide`` over all keys,
+    then a streaming ``apply`` that removes the decided ids.
+
+    ``decide`` returns a table with column ``id`` and ``reason`` for removed records, plus any
+    removal columns (``dup_of``, ``score``...).
+    """
+
+    kind: ClassVar[str] = "global"
+
+    def holds(self) -> str:
+        """What this op holds in memory while deciding (shown by ``thresher plan``)."""
+        return "id and key columns per record"
+
+    def memory_bytes(self, records: int, record_bytes: float) -> int:
+        """Estimated peak memory of ``decide`` over ``records`` records."""
+        return records * 200
+
+    def keys(self, batch: pa.RecordBatch, ctx: OpContext) -> pa.Table:
+        raise TypeError(f"{type(self).__name__} must define keys()")  # pragma: no cover
+
+    def decide(self, keys: pa.Table, ctx: OpContext) -> pa.Table:
+        raise TypeError(f"{type(self).__name__} must define decide()")  # pragma: no cover
+
+    #: The column that identifies a record in ``decide``'s output.
+    match_column: ClassVar[str] = "id"
+
+    def apply(self, batch: pa.RecordBatch, decisions: pa.Table, ctx: OpContext) -> RowResult:
+        """Mark the rows listed in ``decisions`` as removed, with their reason and extras."""
+        key = self.match_column
+        pos = pc.index_in(batch.column(key), value_set=decisions.column(key))
+        if pos.null_count == len(pos):
+            return RowResult(batch)
+        reasons = pc.take(decisions.column("reason"), pos)
+        extras = {
+            name: pc.take(decisions.column(name), pos)
+            for name in decisions.column_names
+            if name not in ("id", "reason", key)
+        }
+        return RowResult(batch, reasons, extras)

@@ -1,0 +1,5 @@
+"""Imports every built-in op module so that the registry knows them."""
+
+from . import filter  # noqa: F401
+from .dedup import exact  # noqa: F401
+from .text import language, length, normalize, pii  # noqa: F401

@@ -1,0 +1,146 @@
+"""``filter``: keep records for which an expression over their columns is true."""
+
+from __future__ import annotations
+
+import ast
+import operator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import InputError, RecipeError
+from ..params import Param
+from .base import OpContext, RowOp, RowResult, reason
+from .registry import register_op
+
+__all__ = ["Filter", "compile_expression"]
+
+_COMPARE = {ast.Eq: pc.equal, ast.NotEq: pc.not_equal, ast.Lt: pc.less, ast.LtE: pc.less_equal,
+            ast.Gt: pc.greater, ast.GtE: pc.greater_equal}
+_ARITH = {ast.Add: pc.add, ast.Sub: pc.subtract, ast.Mult: pc.multiply, ast.Div: pc.divide, ast.Mod: None}
+_FUNCS = {"len": pc.utf8_length, "lower": pc.utf8_lower, "upper": pc.utf8_upper, "abs": pc.abs,
+          "is_null": pc.is_null}
+_METHODS = {"startswith": pc.starts_with, "endswith": pc.ends_with, "contains": pc.match_substring}
+
+
+def compile_expression(expr: str):
+    """Parse ``expr`` into a function ``batch -> boolean array``; reject anything not allowed.
+
+    Allowed: column names, numbers, strings, lists, ``and``/``or``/``not``, comparisons
+    (``== != < <= > >=``, ``in``, ``not in``), ``+ - * /``, ``len(x)``, ``lower(x)``,
+    ``upper(x)``, ``abs(x)``, ``is_null(x)``, ``x.startswith('..')``, ``x.endswith('..')``,
+    ``x.contains('..')``.
+    """
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError as exc:
+        raise RecipeError(f"filter.expr is not a valid expression: {exc.msg} at column {exc.offset}: {expr!r}") from None
+    _check(tree.body, expr)
+    return lambda batch: _eval(tree.body, batch)
+
+
+def _check(node: ast.AST, expr: str) -> None:
+    allowed = (ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub, ast.Compare, ast.BinOp,
+               ast.Name, ast.Constant, ast.List, ast.Tuple, ast.Load, ast.Call, ast.Attribute, ast.In, ast.NotIn,
+               *_COMPARE, ast.Add, ast.Sub, ast.Mult, ast.Div)
+    for child in ast.walk(node):
+        if not isinstance(child, allowed):
+            raise RecipeError(f"filter.expr: {type(child).__name__} is not allowed in {expr!r}; "
+                              "use columns, constants, comparisons, and/or/not, + - * /, and the functions "
+                              f"{sorted(_FUNCS)} or methods {sorted(_METHODS)}.")
+        if isinstance(child, ast.Call):
+            fn = child.func
+            ok = (isinstance(fn, ast.Name) and fn.id in _FUNCS) or (isinstance(fn, ast.Attribute) and fn.attr in _METHODS)
+            if not ok or child.keywords:
+                raise RecipeError(f"filter.expr: call {ast.unparse(child)!r} is not allowed; functions: "
+                                  f"{sorted(_FUNCS)}, methods: {sorted(_METHODS)}.")
+        if isinstance(child, ast.Attribute) and child.attr not in _METHODS:
+            raise RecipeError(f"filter.expr: attribute {child.attr!r} is not allowed; methods: {sorted(_METHODS)}.")
+
+
+def _eval(node: ast.AST, batch: pa.RecordBatch):
+    if isinstance(node, ast.Constant):
+        return pa.scalar(node.value)
+    if isinstance(node, ast.Name):
+        if node.id not in batch.schema.names:
+            raise InputError(f"filter.expr: no column {node.id!r}; columns: {batch.schema.names}")
+        return batch.column(node.id)
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return [n.value for n in node.elts if isinstance(n, ast.Constant)]
+    if isinstance(node, ast.BoolOp):
+        fn = pc.and_kleene if isinstance(node.op, ast.And) else pc.or_kleene
+        values = [_eval(v, batch) for v in node.values]
+        out = values[0]
+        for v in values[1:]:
+            out = fn(out, v)
+        return out
+    if isinstance(node, ast.UnaryOp):
+        value = _eval(node.operand, batch)
+        return pc.invert(value) if isinstance(node.op, ast.Not) else pc.negate(value)
+    if isinstance(node, ast.BinOp):
+        return _ARITH[type(node.op)](_eval(node.left, batch), _eval(node.right, batch))
+    if isinstance(node, ast.Compare):
+        return _compare(node, batch)
+    if isinstance(node, ast.Call):
+        if isinstance(node.func, ast.Name):
+            return _FUNCS[node.func.id](*[_eval(a, batch) for a in node.args])
+        target = _eval(node.func.value, batch)
+        pattern = node.args[0].value if node.args and isinstance(node.args[0], ast.Constant) else None
+        if not isinstance(pattern, str):
+            raise InputError(f"filter.expr: {node.func.attr}() takes one string, in {ast.unparse(node)!r}")
+        return _METHODS[node.func.attr](target, pattern=pattern)
+    raise InputError(f"filter.expr: cannot evaluate {ast.unparse(node)!r}")  # pragma: no cover
+
+
+def _compare(node: ast.Compare, batch: pa.RecordBatch):
+    left = _eval(node.left, batch)
+    result = None
+    for op, comparator in zip(node.ops, node.comparators):
+        right = _eval(comparator, batch)
+        if isinstance(op, (ast.In, ast.NotIn)):
+            if not isinstance(right, list):
+                raise InputError("filter.expr: `in` needs a list of constants on its right, e.g. x in ['a', 'b']")
+            value = pc.is_in(left, value_set=pa.array(right))
+            value = pc.invert(value) if isinstance(op, ast.NotIn) else value
+        else:
+            value = _COMPARE[type(op)](left, right)
+        result = value if result is None else pc.and_kleene(result, value)
+        left = right
+    return result
+
+
+@register_op("filter")
+class Filter(RowOp):
+    """Keep the records for which ``expr`` is true: user rules without code, vectorized on Arrow.
+
+    ``expr`` is a Python-like expression over columns, e.g.
+    ``th_language_score > 0.8 and len(text) >= 200 and source not in ['spam']``. Records for
+    which it is false, or null (a missing value), go to removed/ with the expression as reason.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> b = pa.RecordBatch.from_pydict({"id": ["a", "b"], "text": ["short", "a longer text"], "n": [1, 5]})
+    >>> Filter(expr="n > 2 and len(text) > 5").process(b, OpContext()).reasons.to_pylist()
+    ['filter: not (n > 2 and len(text) > 5)', None]
+    """
+
+    params = {"expr": Param(str, None, "the expression that kept records satisfy")}
+
+    def validate(self) -> None:
+        if not self.expr:
+            raise RecipeError("filter.expr is required, e.g. expr: \"len(text) > 100\".")
+        self._cache_fn = compile_expression(self.expr)
+
+    def process(self, batch: pa.RecordBatch, ctx: OpContext) -> RowResult:
+        if getattr(self, "_cache_fn", None) is None:
+            self._cache_fn = compile_expression(self.expr)
+        mask = self._cache_fn(batch)
+        if isinstance(mask, pa.Scalar):
+            mask = pa.array([mask.as_py()] * batch.num_rows, pa.bool_())
+        if not pa.types.is_boolean(mask.type):
+            raise InputError(f"filter.expr must give true/false, got {mask.type} from {self.expr!r}")
+        keep = pc.fill_null(mask, False)
+        text = reason("filter", f"not ({self.expr})")
+        reasons = pc.if_else(keep, pa.scalar(None, pa.string()), pa.scalar(text, pa.string()))
+        return RowResult(batch, reasons)

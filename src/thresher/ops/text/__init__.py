@@ -1,0 +1,1 @@
+"""Text ops: normalization, length, language id, heuristic quality rules, PII."""

@@ -1,0 +1,70 @@
+"""Shared text helpers: the one definition of a word, a line, a paragraph, and normalization.
+
+Words are whitespace-separated tokens, as in Gopher (Rae et al. 2021, App. A) and Dolma's
+reimplementation of its rules; punctuation stays attached to its word (``end.``), so a bare
+punctuation mark surrounded by spaces is a word that holds no letter.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+__all__ = ["words", "lines", "paragraphs", "normalize_text", "dedup_key"]
+
+_SPACES = re.compile(r"[^\S\n]+")
+_TRAILING = re.compile(r"[^\S\n]+\n")
+_BLANK_LINES = re.compile(r"\n{3,}")
+_PARAGRAPH_SPLIT = re.compile(r"\n\s*\n")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_PUNCT_TABLE = None
+
+
+def words(text: str) -> list[str]:
+    """Whitespace-separated tokens."""
+    return text.split()
+
+
+def lines(text: str) -> list[str]:
+    """Non-empty lines, stripped."""
+    return [line for line in (raw.strip() for raw in text.split("\n")) if line]
+
+
+def paragraphs(text: str) -> list[str]:
+    """Non-empty paragraphs (separated by a blank line), stripped."""
+    return [p for p in (raw.strip() for raw in _PARAGRAPH_SPLIT.split(text)) if p]
+
+
+def normalize_text(text: str, *, form: str | None = "NFC", whitespace: bool = True,
+                   strip_control: bool = True, lowercase: bool = False, strip_punctuation: bool = False) -> str:
+    """Unicode normal form, control characters out, runs of spaces to one, at most one blank line."""
+    if form:
+        text = unicodedata.normalize(form, text)
+    if strip_control:
+        text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    if lowercase:
+        text = text.lower()
+    if strip_punctuation:
+        text = text.translate(_punctuation_table())
+    if whitespace:
+        text = _SPACES.sub(" ", text)
+        text = _TRAILING.sub("\n", text)
+        text = _BLANK_LINES.sub("\n\n", text).strip()
+    return text
+
+
+def dedup_key(text: str) -> str:
+    """The text that exact dedup hashes: NFKC, lowercase, no punctuation, single spaces."""
+    text = normalize_text(text, form="NFKC", lowercase=True, strip_punctuation=True)
+    return " ".join(text.split())
+
+
+def _punctuation_table() -> dict[int, None]:
+    global _PUNCT_TABLE
+    if _PUNCT_TABLE is None:
+        import sys
+
+        _PUNCT_TABLE = {
+            i: None for i in range(sys.maxunicode + 1) if unicodedata.category(chr(i)).startswith("P")
+        }
+    return _PUNCT_TABLE

@@ -1,0 +1,192 @@
+"""Recipes: YAML or Python, validated when built.
+
+A recipe names the input, the output, the executor, a seed and an ordered list of steps; each
+step is one op with its parameters (``- gopher_quality: {min_words: 50}`` in YAML).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from .errors import RecipeError
+from .ops.base import Op
+from .ops.registry import build_op
+from .params import Param, closest, validate_params
+
+__all__ = ["Recipe", "Step", "InputConfig", "OutputConfig", "ExecutorConfig"]
+
+INPUT_PARAMS = {
+    "path": Param(list, None, "file, directory or glob (or a list of them), relative to the recipe file", item=str),
+    "text_field": Param(str, "text", "the input field that holds the text"),
+    "id_field": Param(str, None, "the input field that holds a unique id; default: `id` if present, "
+                      "else derived from the file path and record number", nullable=True),
+    "on_error": Param(str, "raise", "bad records: stop with an error, or set them aside in removed/",
+                      choices=("raise", "quarantine")),
+}
+OUTPUT_PARAMS = {
+    "path": Param(str, None, "output directory, relative to the recipe file"),
+    "format": Param(str, "parquet", "format of kept/ and removed/", choices=("parquet", "jsonl", "jsonl.gz")),
+}
+EXECUTOR_PARAMS = {
+    "kind": Param(str, "local", "where to run", choices=("local",)),
+    "workers": Param(object, "auto", "worker processes: an int >= 1 or 'auto' (= cores)"),
+    "shard_rows": Param(int, 10_000, "records per shard (bounds each worker's memory)", low=1),
+    "fuse_row_steps": Param(bool, False, "run consecutive row-local steps in one pass (less disk, "
+                            "but editing one of them recomputes the whole group)"),
+}
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    path: list[str]
+    text_field: str = "text"
+    id_field: str | None = None
+    on_error: str = "raise"
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    path: str
+    format: str = "parquet"
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    kind: str = "local"
+    workers: int | str = "auto"
+    shard_rows: int = 10_000
+    fuse_row_steps: bool = False
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a recipe: its unique name (the op name, ``_2`` etc. when repeated) and op."""
+
+    name: str
+    op: Op
+
+
+@dataclass
+class Recipe:
+    """A validated recipe. Build it from YAML (``Recipe.from_yaml``), a dict, or in Python:
+
+    >>> from thresher.ops import Length
+    >>> r = Recipe(input="data/*.jsonl", output="out", steps=[Length(min_words=5)])
+    >>> [s.name for s in r.steps]
+    ['length']
+    """
+
+    input: InputConfig | dict | str
+    output: OutputConfig | dict | str
+    steps: list = field(default_factory=list)
+    executor: ExecutorConfig | dict = field(default_factory=dict)
+    seed: int = 0
+    base_dir: Path = field(default_factory=Path.cwd)
+
+    def __post_init__(self) -> None:
+        self.input = _section(self.input, InputConfig, INPUT_PARAMS, "input")
+        self.output = _section(self.output, OutputConfig, OUTPUT_PARAMS, "output")
+        self.executor = _section(self.executor, ExecutorConfig, EXECUTOR_PARAMS, "executor")
+        _check_workers(self.executor.workers)
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise RecipeError(f"seed must be an int, got {self.seed!r}.")
+        self.base_dir = Path(self.base_dir)
+        self.steps = _name_steps(self.steps)
+
+    # --- construction ---------------------------------------------------------------------
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "Recipe":
+        """Load and validate a YAML recipe; relative paths in it are relative to its directory."""
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RecipeError(f"recipe file {path} does not exist.") from None
+        except yaml.YAMLError as exc:
+            raise RecipeError(f"{path}: not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise RecipeError(f"{path}: a recipe must be a mapping with input, output and steps.")
+        return cls.from_dict(data, base_dir=path.resolve().parent)
+
+    @classmethod
+    def from_dict(cls, data: dict, base_dir: Path | None = None) -> "Recipe":
+        """Build from the dict form of the YAML recipe."""
+        allowed = {"input", "output", "executor", "seed", "steps"}
+        for key in data:
+            if key not in allowed:
+                raise RecipeError(f"unknown recipe section {key!r}.{closest(key, allowed)} "
+                                  f"Allowed: {', '.join(sorted(allowed))}.")
+        for key in ("input", "output"):
+            if key not in data:
+                raise RecipeError(f"the recipe has no {key!r} section.")
+        steps = data.get("steps") or []
+        if not isinstance(steps, list):
+            raise RecipeError("steps must be a list of `- op_name: {params}` entries.")
+        return cls(input=data["input"], output=data["output"], steps=[_parse_step(i, s) for i, s in enumerate(steps, 1)],
+                   executor=data.get("executor") or {}, seed=data.get("seed", 0), base_dir=base_dir or Path.cwd())
+
+    # --- serialization --------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved recipe (all defaults filled in), as YAML would hold it."""
+        return {
+            "input": dict(vars(self.input)),
+            "output": dict(vars(self.output)),
+            "executor": dict(vars(self.executor)),
+            "seed": self.seed,
+            "steps": [{s.op.name: s.op.config()} for s in self.steps],
+        }
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+    # --- paths ----------------------------------------------------------------------------
+    @property
+    def output_dir(self) -> Path:
+        return (self.base_dir / self.output.path).resolve()
+
+
+def _section(value: Any, cls: type, declared: dict[str, Param], owner: str):
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, (str, Path)):
+        value = {"path": str(value)}
+    if not isinstance(value, dict):
+        raise RecipeError(f"{owner} must be a mapping or a path, got {value!r}.")
+    if owner == "input" and isinstance(value.get("path"), str):
+        value = {**value, "path": [value["path"]]}
+    resolved = validate_params(owner, declared, value)
+    if resolved.get("path", "") is None:
+        raise RecipeError(f"{owner}.path is required.")
+    return cls(**resolved)
+
+
+def _check_workers(workers: Any) -> None:
+    ok = workers == "auto" or (isinstance(workers, int) and not isinstance(workers, bool) and workers >= 1)
+    if not ok:
+        raise RecipeError(f"executor.workers must be an int >= 1 or 'auto', got {workers!r}.")
+
+
+def _parse_step(index: int, entry: Any) -> Op:
+    if not isinstance(entry, dict) or len(entry) != 1:
+        raise RecipeError(f"recipe step {index}: expected one `op_name: {{params}}` mapping, got {entry!r}.")
+    (name, params), = entry.items()
+    try:
+        return build_op(name, params if params is not None else {})
+    except RecipeError as exc:
+        raise RecipeError(f"recipe step {index} ({name}): {exc}") from None
+
+
+def _name_steps(steps: Iterable[Op | Step]) -> list[Step]:
+    named: list[Step] = []
+    counts: dict[str, int] = {}
+    for i, step in enumerate(steps, 1):
+        op = step.op if isinstance(step, Step) else step
+        if not isinstance(op, Op):
+            raise RecipeError(f"recipe step {i}: expected an op (e.g. thresher.ops.Length()), got {op!r}.")
+        counts[op.name] = counts.get(op.name, 0) + 1
+        named.append(Step(op.name if counts[op.name] == 1 else f"{op.name}_{counts[op.name]}", op))
+    return named

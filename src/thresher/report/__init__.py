@@ -1,0 +1,1 @@
+"""What a run shows: the summary table, the HTML report, the dataset card, lineage."""

@@ -1,0 +1,81 @@
+"""Lineage: why was record X kept or removed? (``thresher explain``), and ``thresher inspect``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ..errors import NotFoundError
+from ..runner import load_manifest
+from .samples import removed_samples
+from .summary import summary_table
+
+__all__ = ["find_record", "explain", "inspect_output"]
+
+
+def find_record(out: Path, record_id: str) -> tuple[str, dict] | None:
+    """``("kept" | "removed", row)`` for ``record_id`` in a run's output, or None."""
+    for where in ("kept", "removed"):
+        for path in sorted((Path(out) / where).glob("part-*")):
+            table = _read(path)
+            hits = table.filter(pc.equal(table.column("id"), pa.scalar(record_id, pa.string())))
+            if hits.num_rows:
+                return where, hits.slice(0, 1).to_pylist()[0]
+    return None
+
+
+def _read(path: Path) -> pa.Table:
+    if path.suffix == ".parquet":
+        return pq.read_table(path)
+    from ..io.readers import ReadOptions, read_batches
+
+    batches = [b for b, _ in read_batches(path, path.name, ReadOptions(id_field="id")) if b is not None]
+    return pa.Table.from_batches(batches)
+
+
+def explain(out: Path, record_id: str) -> str:
+    """Each step the record passed or failed, with the values its steps computed."""
+    manifest = load_manifest(out)
+    found = find_record(out, record_id)
+    if found is None:
+        raise NotFoundError(f"no record with id {record_id!r} in {out}/kept or {out}/removed.")
+    where, row = found
+    verdict = f"removed by {row['removed_by']}" if where == "removed" else "kept"
+    lines = [f"record {record_id!r}: {verdict}", f"source: {row.get('th_source', '?')}"]
+    width = max(len(s["step"]) for s in manifest["steps"])
+    for step in manifest["steps"]:
+        values = "  ".join(f"{c}={_fmt(row[c])}" for c in step.get("writes", []) if row.get(c) is not None)
+        if where == "removed" and row["removed_by"] == step["step"]:
+            lines.append(f"  {step['step']:<{width}}  REMOVED  {row['reason']}")
+            if row.get("dup_of"):
+                lines.append(f"  {'':<{width}}           duplicate of {row['dup_of']!r}")
+            if values:
+                lines.append(f"  {'':<{width}}           {values}")
+            lines.append(f"  {'':<{width}}  (later steps did not see this record)")
+            break
+        lines.append(f"  {step['step']:<{width}}  passed   {values}".rstrip())
+    return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def inspect_output(out: Path, examples: int = 2) -> str:
+    """The summary table and a few removed examples per step and reason."""
+    out = Path(out)
+    manifest = load_manifest(out)
+    lines = [summary_table(manifest, out), "", "examples:"]
+    for (step, rule), rows in removed_samples(out, per_rule=examples, max_chars=160).items():
+        lines.append(f"  {step} / {rule}:")
+        for r in rows:
+            text = r["text"].replace("\n", " ")
+            lines.append(f"    {r['id']}: {r['reason']}")
+            lines.append(f"      {text[:150]}")
+    return "\n".join(lines)

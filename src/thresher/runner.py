@@ -1,0 +1,136 @@
+"""``run``: plan, execute, publish, audit, and write the manifest, report and card."""
+
+from __future__ import annotations
+
+import json
+import platform
+import resource
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from . import __version__
+from .exec.ledger import check_invariant, publish, step_counts
+from .exec.local import LocalExecutor
+from .exec.plan import Plan, check_fits, make_plan
+from .exec.shards import read_json, write_json
+from .recipe import Recipe
+
+__all__ = ["run", "RunResult"]
+
+
+@dataclass
+class RunResult:
+    """What a run produced: the output directory and its manifest."""
+
+    output_dir: Path
+    manifest: dict
+
+    @property
+    def counts(self) -> dict:
+        return self.manifest["counts"]
+
+    def summary(self) -> str:
+        """A plain-text table: records in, kept, removed by step and reason, time, report path."""
+        from .report.summary import summary_table
+
+        return summary_table(self.manifest, self.output_dir)
+
+
+def run(recipe: Recipe | str | Path, *, workers: int | None = None, fresh: bool = False,
+        progress: bool | None = None) -> RunResult:
+    """Run ``recipe`` (a ``Recipe`` or a YAML path); resume from the work dir unless ``fresh``.
+
+    Returns a ``RunResult``; raises a ``ThresherError`` subclass on bad recipes or input.
+    """
+    if not isinstance(recipe, Recipe):
+        recipe = Recipe.from_yaml(recipe)
+    start = time.perf_counter()
+    plan = make_plan(recipe, workers=workers)
+    out = recipe.output_dir
+    if fresh:
+        for name in ("_work", "kept", "removed", "manifest.json", "report.html", "card.md"):
+            target = out / name
+            shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
+    check_fits(plan)
+    out.mkdir(parents=True, exist_ok=True)
+    metas = LocalExecutor(plan, progress=progress).run()
+    final_fp = f"{plan.stages[-1].fingerprint}:{recipe.output.format}"
+    previous = read_json(out / "manifest.json") or {}
+    republish = previous.get("final_fingerprint") != final_fp or not (out / "kept").is_dir()
+    if republish:
+        publish(plan, metas)
+    counts = check_invariant(plan, metas)
+    manifest = _manifest(plan, metas, counts, final_fp, time.perf_counter() - start, republish)
+    write_json(out / "manifest.json", manifest)
+    _write_documents(out, manifest)
+    _collect_garbage(plan)
+    return RunResult(out, manifest)
+
+
+def _manifest(plan: Plan, metas: list[dict], counts: dict, final_fp: str, seconds: float, published: bool) -> dict:
+    recipe = plan.recipe
+    steps = step_counts(metas)
+    ops = {s.name: s.op for s in recipe.steps}
+    for step in steps:
+        op = ops.get(step["step"])
+        step["op"] = op.name if op else step["step"]
+        step["params"] = op.config() if op else {}
+        step["writes"] = list(op.writes) if op else []
+    return {
+        "thresher_version": __version__,
+        "python": platform.python_version(),
+        "pyarrow": pa.__version__,
+        "recipe": recipe.to_dict(),
+        "seed": recipe.seed,
+        "workers": plan.workers,
+        "inputs": [{"path": f.rel, "bytes": f.size, "mtime_ns": f.mtime_ns} for f in plan.files],
+        "stages": [_stage_summary(m) for m in metas],
+        "steps": steps,
+        "counts": counts,
+        "final_fingerprint": final_fp,
+        "published": published,
+        "seconds": seconds,
+        "peak_rss_bytes": max([resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024]
+                              + [m.get("peak_rss_bytes", 0) for m in metas]),
+        "estimate": plan.estimate,
+    }
+
+
+def _stage_summary(meta: dict) -> dict:
+    keys = ("index", "stage", "kind", "status", "rows_in", "kept", "seconds", "task_seconds",
+            "computed_units", "peak_rss_bytes", "fingerprint")
+    out = {k: meta.get(k) for k in keys}
+    if meta.get("status") == "reused":
+        out["computed_units"] = 0
+    return out
+
+
+def _write_documents(out: Path, manifest: dict) -> None:
+    from .report.card import write_card
+    from .report.html import write_report
+
+    write_report(out, manifest)
+    write_card(out, manifest)
+
+
+def _collect_garbage(plan: Plan) -> None:
+    """Delete stage directories that no longer belong to the recipe (edited steps)."""
+    live = {plan.stage_dir(s).name for s in plan.stages}
+    if plan.work_dir.exists():
+        for child in plan.work_dir.iterdir():
+            if child.is_dir() and child.name not in live:
+                shutil.rmtree(child, ignore_errors=True)
+
+
+def load_manifest(out: Path) -> dict:
+    """The manifest of a finished run, or a ``NotFoundError``."""
+    from .errors import NotFoundError
+
+    path = Path(out) / "manifest.json"
+    if not path.is_file():
+        raise NotFoundError(f"{out} holds no manifest.json: is it the output directory of a finished run?")
+    return json.loads(path.read_text())

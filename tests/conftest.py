@@ -1,0 +1,98 @@
+"""Shared fixtures: small real-text corpora, recipe runners."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "examples" / "data" / "sample.jsonl.gz"
+
+# Real sentences (Debian's GPL-3 text and Python's Zen), for tests that need prose.
+PROSE = [
+    "The GNU General Public License is a free, copyleft license for software and other kinds of works. "
+    "The licenses for most software and other practical works are designed to take away your freedom "
+    "to share and change the works.",
+    "When we speak of free software, we are referring to freedom, not price. Our General Public Licenses "
+    "are designed to make sure that you have the freedom to distribute copies of free software.",
+    "Beautiful is better than ugly. Explicit is better than implicit. Simple is better than complex. "
+    "Complex is better than complicated. Flat is better than nested. Sparse is better than dense.",
+    "To protect your rights, we need to prevent others from denying you these rights or asking you to "
+    "surrender the rights. Therefore, you have certain responsibilities if you distribute copies.",
+]
+
+
+def write_jsonl(path: Path, rows: list[dict], *, compress: str | None = None) -> Path:
+    """Write rows as JSONL (plain, gz or zst)."""
+    data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if compress == "gz":
+        data = gzip.compress(data, mtime=0)
+    elif compress == "zst":
+        import zstandard
+
+        data = zstandard.ZstdCompressor().compress(data)
+    path.write_bytes(data)
+    return path
+
+
+def read_output(out: Path, name: str) -> pa.Table:
+    """All parts of out/kept or out/removed, sorted by id."""
+    parts = sorted((out / name).glob("part-*.parquet"))
+    if not parts:
+        return pa.table({"id": pa.array([], pa.string())})
+    table = pa.concat_tables([pq.read_table(p) for p in parts], promote_options="permissive")
+    return table.sort_by("id")
+
+
+@pytest.fixture
+def prose_rows() -> list[dict]:
+    """40 records of real prose with exact duplicates, a French line and junk."""
+    rows = []
+    for i in range(40):
+        text = PROSE[i % len(PROSE)]
+        if i % 10 == 9:
+            text = "Le logiciel libre est une affaire de liberté et non de prix, comme dans liberté d'expression."
+        if i % 13 == 12:
+            text = "%%% ### ..."
+        rows.append({"id": f"doc-{i:03d}", "text": text, "source": "gpl" if i % 2 else "zen", "n": i})
+    return rows
+
+
+def make_recipe(tmp_path: Path, input_path: Path, steps: list, **executor) -> dict:
+    return {"input": {"path": str(input_path)}, "output": {"path": str(tmp_path / "out")},
+            "executor": {"workers": 1, **executor}, "seed": 0, "steps": steps}
+
+
+@pytest.fixture(scope="session")
+def sample_subset(tmp_path_factory) -> Path:
+    """The first 1,500 records of the bundled real sample, as plain JSONL."""
+    path = tmp_path_factory.mktemp("sample") / "sample1500.jsonl"
+    with gzip.open(SAMPLE, "rt", encoding="utf-8") as src, open(path, "w", encoding="utf-8") as dst:
+        for i, line in enumerate(src):
+            if i >= 1500:
+                break
+            dst.write(line)
+    return path
+
+
+PIPELINE = [
+    {"normalize": {}},
+    {"length": {"min_words": 5}},
+    {"language": {"keep": ["en", "fr", "de"], "min_score": 0.5}},
+    {"dedup_exact": {}},
+    {"pii": {}},
+    {"filter": {"expr": "th_words < 3000"}},
+]
+
+
+def output_digest(out: Path) -> tuple:
+    """Everything that must not change between equivalent runs: ids, reasons, values."""
+    kept = read_output(out, "kept").drop_columns([])
+    removed = read_output(out, "removed")
+    return (kept.to_pylist(), removed.to_pylist())

@@ -1,0 +1,150 @@
+"""Every input format reads to the same records; every kind of bad input gets a clear error."""
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import read_output, write_jsonl
+from thresher import InputError, Recipe, run
+
+ROWS = [{"id": f"r{i}", "text": f"Record number {i} of a real test.", "meta": {"k": i}, "tag": "x"} for i in range(25)]
+
+
+def _run(tmp_path: Path, path, **input_opts):
+    recipe = Recipe(input={"path": str(path), **input_opts}, output=str(tmp_path / "out"),
+                    executor={"workers": 1, "shard_rows": 10})
+    return run(recipe)
+
+
+def _kept_ids(tmp_path):
+    return read_output(tmp_path / "out", "kept").column("id").to_pylist()
+
+
+@pytest.mark.parametrize("compress", [None, "gz", "zst"])
+def test_jsonl_plain_gz_zst(tmp_path, compress):
+    suffix = {None: "", "gz": ".gz", "zst": ".zst"}[compress]
+    path = write_jsonl(tmp_path / f"d.jsonl{suffix}", ROWS, compress=compress)
+    result = _run(tmp_path, path)
+    assert result.counts == {"input": 25, "kept": 25, "removed": 0}
+    kept = read_output(tmp_path / "out", "kept")
+    assert sorted(kept.column("id").to_pylist()) == sorted(r["id"] for r in ROWS)
+    assert kept.column("meta").to_pylist()[0] == {"k": 0}  # nested metadata carried through
+
+
+def test_parquet_csv_arrow_and_hf_dataset_dir(tmp_path):
+    table = pa.Table.from_pylist([{k: v for k, v in r.items() if k != "meta"} for r in ROWS])
+    pq.write_table(table, tmp_path / "d.parquet")
+    pcsv.write_csv(table, tmp_path / "d.csv")
+    hf = tmp_path / "hf"
+    hf.mkdir()
+    with pa.ipc.new_stream(hf / "data-00000-of-00001.arrow", table.schema) as writer:
+        writer.write_table(table)
+    (hf / "state.json").write_text(json.dumps({"_data_files": [{"filename": "data-00000-of-00001.arrow"}]}))
+    (hf / "dataset_info.json").write_text("{}")
+    for name in ("d.parquet", "d.csv", "hf"):
+        out = tmp_path / name.replace(".", "_")
+        recipe = Recipe(input=str(tmp_path / name), output=str(out), executor={"workers": 1})
+        assert run(recipe).counts["kept"] == 25, name
+        assert sorted(read_output(out, "kept").column("id").to_pylist()) == sorted(r["id"] for r in ROWS)
+
+
+def test_directory_and_glob_and_derived_ids(tmp_path):
+    rows = [{"text": f"Line {i}."} for i in range(3)]
+    write_jsonl(tmp_path / "data" / "a.jsonl", rows)
+    write_jsonl(tmp_path / "data" / "sub" / "b.jsonl", rows)
+    _run(tmp_path, tmp_path / "data")
+    assert sorted(_kept_ids(tmp_path)) == ["a.jsonl:1", "a.jsonl:2", "a.jsonl:3",
+                                           "sub/b.jsonl:1", "sub/b.jsonl:2", "sub/b.jsonl:3"]
+    recipe = Recipe(input=str(tmp_path / "data" / "**" / "*.jsonl"), output=str(tmp_path / "o2"),
+                    executor={"workers": 1})
+    assert run(recipe).counts["input"] == 6
+
+
+def test_text_and_id_field_mapping(tmp_path):
+    path = write_jsonl(tmp_path / "d.jsonl", [{"key": i, "content": f"Hello {i}"} for i in range(4)])
+    _run(tmp_path, path, text_field="content", id_field="key")
+    kept = read_output(tmp_path / "out", "kept")
+    assert kept.column("id").to_pylist() == ["0", "1", "2", "3"]
+    assert kept.column("text").to_pylist()[0] == "Hello 0"
+
+
+BAD_CASES = {
+    "malformed": (b'{"text": "ok"}\n{"text": "broken\n', r"d\.jsonl:2: malformed JSON"),
+    "missing_text": (b'{"text": "ok"}\n{"body": "x"}\n',
+                     r"d\.jsonl:2: text field 'text' is missing; is `text_field` correct\? Available keys: \[body\]"),
+    "wrong_type": (b'{"text": "ok"}\n{"text": 42}\n', r"d\.jsonl:2: text field 'text' must be a string, got int"),
+    "invalid_utf8": (b'{"text": "ok"}\n{"text": "caf\xe9"}\n', r"d\.jsonl:2: invalid UTF-8"),
+    "not_object": (b'{"text": "ok"}\n[1, 2]\n', r"d\.jsonl:2: expected a JSON object, got list"),
+    "column_type": (b'{"text": "a", "n": 1}\n{"text": "b", "n": "one"}\n',
+                    r"d\.jsonl:2: column 'n' is a string here but a number at line 1"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CASES))
+def test_bad_record_raises_with_file_and_line(tmp_path, case):
+    data, message = BAD_CASES[case]
+    (tmp_path / "d.jsonl").write_bytes(data)
+    with pytest.raises(InputError, match=message):
+        _run(tmp_path, tmp_path / "d.jsonl")
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CASES))
+def test_bad_record_is_quarantined_not_lost(tmp_path, case):
+    data, _ = BAD_CASES[case]
+    (tmp_path / "d.jsonl").write_bytes(data)
+    result = _run(tmp_path, tmp_path / "d.jsonl", on_error="quarantine")
+    assert result.counts == {"input": 2, "kept": 1, "removed": 1}
+    removed = read_output(tmp_path / "out", "removed")
+    assert removed.column("removed_by").to_pylist() == ["input"]
+    assert removed.column("reason")[0].as_py().startswith("invalid input: ")
+    assert removed.column("id").to_pylist() == ["d.jsonl:2"]
+
+
+def test_duplicate_ids_raise_naming_both_places_or_quarantine(tmp_path):
+    rows = [{"id": "a", "text": "one"}, {"id": "b", "text": "two"}, {"id": "a", "text": "three"}]
+    path = write_jsonl(tmp_path / "d.jsonl", rows)
+    with pytest.raises(InputError, match=r"d\.jsonl:3: duplicate id 'a', first seen at d\.jsonl:1"):
+        _run(tmp_path, path)
+    result = run(Recipe(input={"path": str(path), "on_error": "quarantine"}, output=str(tmp_path / "q"),
+                        executor={"workers": 1}))
+    assert result.counts == {"input": 3, "kept": 2, "removed": 1}
+    removed = read_output(tmp_path / "q", "removed")
+    assert removed.column("th_source").to_pylist() == ["d.jsonl:3"]
+    assert read_output(tmp_path / "q", "kept").column("text").to_pylist() == ["one", "two"]
+
+
+def test_empty_file_wrong_type_and_missing_path(tmp_path):
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    with pytest.raises(InputError, match=r"empty\.jsonl: the file is empty"):
+        _run(tmp_path, tmp_path / "empty.jsonl")
+    (tmp_path / "blank.jsonl").write_bytes(b"\n\n")
+    with pytest.raises(InputError, match=r"blank\.jsonl: the file holds no records"):
+        _run(tmp_path, tmp_path / "blank.jsonl")
+    (tmp_path / "pic.png").write_bytes(b"\x89PNG")
+    with pytest.raises(InputError, match=r"pic\.png: cannot read this file type; expected one of"):
+        _run(tmp_path, tmp_path / "pic.png")
+    with pytest.raises(InputError, match="matches no file"):
+        _run(tmp_path, tmp_path / "nothing-*.jsonl")
+    (tmp_path / "fake.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(InputError, match=r"fake\.parquet: not a readable Parquet file"):
+        _run(tmp_path, tmp_path / "fake.parquet")
+
+
+def test_type_clash_across_files_names_both_files(tmp_path):
+    write_jsonl(tmp_path / "d" / "a.jsonl", [{"text": "x", "n": 1}])
+    write_jsonl(tmp_path / "d" / "b.jsonl", [{"text": "y", "n": "one"}])
+    with pytest.raises(InputError, match=r"column 'n' is int64 in a\.jsonl but string in b\.jsonl"):
+        _run(tmp_path, tmp_path / "d")
+
+
+def test_null_columns_and_int_float_unify_across_shards(tmp_path):
+    rows = [{"text": f"t{i}", "x": None if i < 10 else "s", "y": 1 if i < 10 else 1.5} for i in range(20)]
+    path = write_jsonl(tmp_path / "d.jsonl", rows)
+    _run(tmp_path, path)
+    kept = read_output(tmp_path / "out", "kept")
+    assert kept.schema.field("x").type == pa.string()
+    assert kept.schema.field("y").type == pa.float64()
