@@ -24,6 +24,26 @@ PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?)?\d{2,
 
 KINDS = ("email", "ip", "phone")
 
+# Cheap tests that rule a pattern out before the regex scans the whole text.
+_HAS_DIGIT_DOT = re.compile(r"\d\.\d")
+_HAS_DIGITS = re.compile(r"\d[\s.()-]?\d")
+
+
+def _maybe_email(text: str) -> bool:
+    return "@" in text
+
+
+def _maybe_ipv4(text: str) -> bool:
+    return _HAS_DIGIT_DOT.search(text) is not None
+
+
+def _maybe_ipv6(text: str) -> bool:
+    return "::" in text or text.count(":") >= 2
+
+
+def _maybe_phone(text: str) -> bool:
+    return _HAS_DIGITS.search(text) is not None
+
 
 def _valid_ip(text: str) -> bool:
     try:
@@ -90,7 +110,10 @@ class PII(RowOp):
 
     def _scan(self, text: str) -> tuple[str, dict[str, int]]:
         found = {k: 0 for k in KINDS}
-        for kind, pattern, placeholder, ok in self._rules():
+        for kind, pattern, placeholder, ok, maybe in self._rules():
+            if not maybe(text):
+                continue
+
             def sub(m: re.Match, kind=kind, placeholder=placeholder, ok=ok) -> str:
                 if ok is not None and not ok(m.group(0)):
                     return m.group(0)
@@ -102,10 +125,10 @@ class PII(RowOp):
     def _rules(self):
         rules = []
         if "email" in self.kinds:
-            rules.append(("email", EMAIL, "<EMAIL>", None))
+            rules.append(("email", EMAIL, "<EMAIL>", None, _maybe_email))
         if "ip" in self.kinds:
-            rules.append(("ip", IPV4, "<IP_ADDRESS>", _valid_ip))
-            rules.append(("ip", IPV6, "<IP_ADDRESS>", _valid_ip))
+            rules.append(("ip", IPV4, "<IP_ADDRESS>", _valid_ip, _maybe_ipv4))
+            rules.append(("ip", IPV6, "<IP_ADDRESS>", _valid_ip, _maybe_ipv6))
         if "phone" in self.kinds:
-            rules.append(("phone", PHONE, "<PHONE>", _valid_phone))
+            rules.append(("phone", PHONE, "<PHONE>", _valid_phone, _maybe_phone))
         return rules

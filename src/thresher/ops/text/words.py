@@ -17,7 +17,7 @@ _TRAILING = re.compile(r"[^\S\n]+\n")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _PARAGRAPH_SPLIT = re.compile(r"\n\s*\n")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_PUNCT_TABLE = None
+_WORD_CHARS = re.compile(r"\w+")
 
 
 def words(text: str) -> list[str]:
@@ -36,7 +36,7 @@ def paragraphs(text: str) -> list[str]:
 
 
 def normalize_text(text: str, *, form: str | None = "NFC", whitespace: bool = True,
-                   strip_control: bool = True, lowercase: bool = False, strip_punctuation: bool = False) -> str:
+                   strip_control: bool = True, lowercase: bool = False) -> str:
     """Unicode normal form, control characters out, runs of spaces to one, at most one blank line."""
     if form:
         text = unicodedata.normalize(form, text)
@@ -44,8 +44,6 @@ def normalize_text(text: str, *, form: str | None = "NFC", whitespace: bool = Tr
         text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
     if lowercase:
         text = text.lower()
-    if strip_punctuation:
-        text = text.translate(_punctuation_table())
     if whitespace:
         text = _SPACES.sub(" ", text)
         text = _TRAILING.sub("\n", text)
@@ -54,17 +52,6 @@ def normalize_text(text: str, *, form: str | None = "NFC", whitespace: bool = Tr
 
 
 def dedup_key(text: str) -> str:
-    """The text that exact dedup hashes: NFKC, lowercase, no punctuation, single spaces."""
-    text = normalize_text(text, form="NFKC", lowercase=True, strip_punctuation=True)
-    return " ".join(text.split())
-
-
-def _punctuation_table() -> dict[int, None]:
-    global _PUNCT_TABLE
-    if _PUNCT_TABLE is None:
-        import sys
-
-        _PUNCT_TABLE = {
-            i: None for i in range(sys.maxunicode + 1) if unicodedata.category(chr(i)).startswith("P")
-        }
-    return _PUNCT_TABLE
+    """The text that exact dedup hashes: NFKC, lowercased, word characters only (punctuation
+    and symbols dropped), joined by single spaces."""
+    return " ".join(_WORD_CHARS.findall(unicodedata.normalize("NFKC", text).lower()))

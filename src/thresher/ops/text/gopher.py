@@ -1,0 +1,416 @@
+"""``gopher_quality`` and ``gopher_repetition``: the MassiveText rules of Rae et al. (2021), App. A.1.1.
+
+Both use the shared definitions of :mod:`thresher.ops.text.words`: a word is a whitespace token
+(punctuation stays attached), a line is a non-empty stripped line, a paragraph is a non-empty
+block between blank lines.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from itertools import accumulate, compress, filterfalse, repeat
+from operator import add, gt, itemgetter, methodcaller, sub
+from typing import Any, Iterator, Sequence
+
+import pyarrow as pa
+
+from ...errors import RecipeError
+from ...params import Param
+from ..base import OpContext, RowOp, RowResult, reason
+from ..columns import set_columns
+from ..registry import register_op
+from .words import lines, paragraphs, words
+
+__all__ = ["GopherQuality", "GopherRepetition", "duplicate_stats", "rows_to_columns"]
+
+STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
+#: Characters that start a bulleted line. En and em dashes are left out: they open dialogue lines.
+BULLETS = ("•", "‣", "◦", "⁃", "∙", "●", "○", "▪", "▫", "■", "□", "►", "▸", "➢", "➤", "-", "*")
+ELLIPSES = ("...", "…")
+#: A letter: a word character that is neither a digit nor "_" (str.isalpha, plus numeric
+#: symbols such as "½").
+_LETTER = re.compile(r"[^\W\d_]")
+#: Punctuation (neither word character nor space) at either end of a token.
+_EDGE_PUNCT = re.compile(r"^[^\w\s]+|[^\w\s]+$")
+_COMMON_PUNCT = "".join(c for c in string.punctuation if c != "_") + "«»‹›„‚“”‘’—–…¡¿·•"
+
+
+def rows_to_columns(specs: Sequence[tuple[str, pa.DataType]], rows: Sequence[Sequence[Any]]) -> dict[str, pa.Array]:
+    """Per-row measurement tuples to typed Arrow columns (a 0-row batch keeps the types)."""
+    values = list(zip(*rows)) if rows else [()] * len(specs)
+    return {name: pa.array(list(vals), typ) for (name, typ), vals in zip(specs, values)}
+
+
+def duplicate_stats(items: Sequence[str]) -> tuple[float, float]:
+    """``(fraction of items that repeat an earlier item, fraction of characters in those repeats)``.
+
+    The first occurrence of an item is not a duplicate; every later one is. Characters are
+    counted over ``items`` (their own lengths), so the separators between them do not count.
+
+    >>> duplicate_stats(["a b", "cd", "a b"])
+    (0.3333333333333333, 0.375)
+    """
+    if not items:
+        return 0.0, 0.0
+    counts = Counter(items)
+    repeats = len(items) - len(counts)
+    if not repeats:
+        return 0.0, 0.0
+    repeated_chars = sum(len(item) * (k - 1) for item, k in counts.items() if k > 1)
+    total = sum(map(len, items))
+    return repeats / len(items), (repeated_chars / total if total else 0.0)
+
+
+def _strip_punctuation(token: str) -> str:
+    """``token`` without the punctuation around it (``"(the,"`` -> ``the``)."""
+    core = token.strip(_COMMON_PUNCT)  # fast path; exact once both ends are letters or digits
+    if not core or (core[0].isalnum() and core[-1].isalnum()):
+        return core
+    return _EDGE_PUNCT.sub("", core)
+
+
+def _ratio(count: int, total: int) -> float:
+    return count / total if total else 0.0
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4g}"
+
+
+@register_op("gopher_quality")
+class GopherQuality(RowOp):
+    """Gopher quality rules: word count and length, symbols, bullets, ellipses, letters, stop words.
+
+    The MassiveText quality filter (Rae et al. 2021, "Scaling Language Models: Methods,
+    Analysis & Insights from Training Gopher", App. A.1.1, "Quality filtering").
+
+    A document is removed when any rule fails, checked in the paper's order:
+
+    - ``gopher word count``: fewer than ``min_words`` (50) or more than ``max_words`` (100,000) words;
+    - ``gopher mean word length``: mean word length (characters) outside
+      [``min_mean_word_length``, ``max_mean_word_length``] = [3, 10];
+    - ``gopher symbol ratio``: "a symbol-to-word ratio greater than 0.1 for either the hash
+      symbol or the ellipsis": ``#`` count / words > ``max_symbol_word_ratio``, or ellipsis count
+      (``...`` and ``…``) / words > ``max_symbol_word_ratio``; each symbol is its own ratio;
+    - ``gopher bullet lines``: more than ``max_bullet_lines`` (90%) of lines start with a bullet
+      (``•``, ``‣``, ``◦``, ``⁃``, ``∙``, ``●``, ``○``, ``▪``, ``■``, ``►``, ``➢``, ``-``, ``*`` ...);
+    - ``gopher ellipsis lines``: more than ``max_ellipsis_lines`` (30%) of lines end with ``...``
+      or ``…``;
+    - ``gopher alphabetic words``: fewer than ``min_alpha_words`` (80%) of words contain a letter;
+    - ``gopher stop words``: fewer than ``min_stop_words`` (2) distinct words of ``stop_words``
+      (the, be, to, of, and, that, have, with) appear. This check alone is case-insensitive and
+      strips punctuation around each word (``"The,"`` counts as *the*).
+
+    Any rule can be turned off with ``null``. Every measure is written, also for kept rows:
+    ``th_gopher_words``, ``th_gopher_mean_word_len``, ``th_gopher_hash_ratio``,
+    ``th_gopher_ellipsis_ratio``, ``th_gopher_bullet_lines``, ``th_gopher_ellipsis_lines``,
+    ``th_gopher_alpha_words`` (fractions) and ``th_gopher_stop_words`` (distinct stop words
+    found). An empty document has 0 words and all fractions 0.
+
+    Words are whitespace tokens, as in the paper and Dolma's reimplementation, so a bare ``-``
+    or ``=`` is a word without a letter. datatrove's ``GopherQualityFilter`` uses a spaCy/NLTK
+    word tokenizer instead, which splits punctuation into tokens of their own: that inflates
+    its no-letter fraction on technical text (every ``(``, ``)``, ``:`` is a word) while it
+    drops punctuation-only tokens from its word count and mean length; it matches stop words
+    case-sensitively and only counts bullets ``•`` and ``-``.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> text = ("The licenses for most software and other practical works are designed to take "
+    ...         "away your freedom to share and change the works. ") * 3
+    >>> b = pa.RecordBatch.from_pydict({"id": ["a", "b"], "text": [text, "#### ... ####"]})
+    >>> r = GopherQuality().process(b, OpContext())
+    >>> r.reasons[0], r.reasons[1]
+    (None, 'gopher word count: 3 < min_words 50')
+    >>> r.batch.column("th_gopher_words").to_pylist(), r.batch.column("th_gopher_stop_words").to_pylist()
+    ([66, 3], [3, 0])
+    """
+
+    params = {
+        "min_words": Param(int, 50, "minimum number of words", low=0, nullable=True),
+        "max_words": Param(int, 100_000, "maximum number of words", low=0, nullable=True),
+        "min_mean_word_length": Param(float, 3, "minimum mean word length in characters", low=0, nullable=True),
+        "max_mean_word_length": Param(float, 10, "maximum mean word length in characters", low=0, nullable=True),
+        "max_symbol_word_ratio": Param(float, 0.1, "maximum '#' per word, and maximum ellipses per word",
+                                       low=0, nullable=True),
+        "max_bullet_lines": Param(float, 0.9, "maximum fraction of lines starting with a bullet",
+                                  low=0, high=1, nullable=True),
+        "max_ellipsis_lines": Param(float, 0.3, "maximum fraction of lines ending with an ellipsis",
+                                    low=0, high=1, nullable=True),
+        "min_alpha_words": Param(float, 0.8, "minimum fraction of words that contain a letter",
+                                 low=0, high=1, nullable=True),
+        "min_stop_words": Param(int, 2, "minimum number of distinct stop words present", low=0, nullable=True),
+        "stop_words": Param(list, list(STOP_WORDS), "the stop words (matched case-insensitively)", item=str),
+    }
+    column_types = (
+        ("th_gopher_words", pa.int64()),
+        ("th_gopher_mean_word_len", pa.float64()),
+        ("th_gopher_hash_ratio", pa.float64()),
+        ("th_gopher_ellipsis_ratio", pa.float64()),
+        ("th_gopher_bullet_lines", pa.float64()),
+        ("th_gopher_ellipsis_lines", pa.float64()),
+        ("th_gopher_alpha_words", pa.float64()),
+        ("th_gopher_stop_words", pa.int64()),
+    )
+    writes = tuple(name for name, _ in column_types)
+
+    def validate(self) -> None:
+        for lo, hi in (("min_words", "max_words"), ("min_mean_word_length", "max_mean_word_length")):
+            a, b = getattr(self, lo), getattr(self, hi)
+            if a is not None and b is not None and a > b:
+                raise RecipeError(f"gopher_quality.{lo} ({_fmt(a)}) must not exceed gopher_quality.{hi} ({_fmt(b)}).")
+        stops = {w.lower() for w in self.stop_words if w.strip()}
+        if self.min_stop_words is not None and self.min_stop_words > len(stops):
+            raise RecipeError(
+                f"gopher_quality.min_stop_words ({self.min_stop_words}) exceeds the {len(stops)} distinct "
+                "gopher_quality.stop_words: no document could pass; lower min_stop_words or add stop words.")
+        self._stops = stops
+
+    def process(self, batch: pa.RecordBatch, ctx: OpContext) -> RowResult:
+        rows = [self.measure(text or "") for text in batch.column("text").to_pylist()]
+        reasons = [self._reason(row) for row in rows]
+        return RowResult(set_columns(batch, rows_to_columns(self.column_types, rows)), reasons)
+
+    def measure(self, text: str) -> tuple:
+        """The measures of one document, in the order of ``column_types``."""
+        tokens = words(text)
+        n = len(tokens)
+        rows = lines(text)
+        bullets = len(list(filter(methodcaller("startswith", BULLETS), rows)))
+        ellipsis_lines = len(list(filter(methodcaller("endswith", ELLIPSES), rows)))
+        # Words without a letter: the few that are not all letters and hold no letter.
+        no_letter = len(list(filterfalse(_LETTER.search, filterfalse(str.isalpha, tokens))))
+        mean_len, hashes, ellipses, alpha = (
+            _ratio(sum(map(len, tokens)), n), _ratio(text.count("#"), n),
+            _ratio(text.count("...") + text.count("…"), n), _ratio(n - no_letter, n))
+        bullets, ellipsis_lines = _ratio(bullets, len(rows)), _ratio(ellipsis_lines, len(rows))
+        return n, mean_len, hashes, ellipses, bullets, ellipsis_lines, alpha, self._count_stop_words(tokens)
+
+    def _count_stop_words(self, tokens: list[str]) -> int:
+        distinct = set(map(str.lower, set(tokens)))
+        found = self._stops & distinct
+        if len(found) < len(self._stops):
+            stripped = set(map(_strip_punctuation, filterfalse(str.isalnum, distinct)))
+            found |= self._stops & stripped
+        return len(found)
+
+    def _reason(self, row: tuple) -> str | None:
+        n, mean_len, hashes, ellipses, bullets, ellipsis_lines, alpha, stops = row
+        checks = (
+            ("gopher word count", n, "min_words", -1),
+            ("gopher word count", n, "max_words", 1),
+            ("gopher mean word length", mean_len, "min_mean_word_length", -1),
+            ("gopher mean word length", mean_len, "max_mean_word_length", 1),
+            ("gopher symbol ratio", hashes, "max_symbol_word_ratio", 1, "'#' per word "),
+            ("gopher symbol ratio", ellipses, "max_symbol_word_ratio", 1, "ellipses per word "),
+            ("gopher bullet lines", bullets, "max_bullet_lines", 1),
+            ("gopher ellipsis lines", ellipsis_lines, "max_ellipsis_lines", 1),
+            ("gopher alphabetic words", alpha, "min_alpha_words", -1),
+            ("gopher stop words", stops, "min_stop_words", -1),
+        )
+        for rule, value, param, side, *label in checks:
+            limit = getattr(self, param)
+            if limit is None:
+                continue
+            if side < 0 and value < limit:
+                return reason(rule, f"{''.join(label)}{_fmt(value)} < {param} {_fmt(limit)}")
+            if side > 0 and value > limit:
+                return reason(rule, f"{''.join(label)}{_fmt(value)} > {param} {_fmt(limit)}")
+        return None
+
+
+TOP_NGRAM_THRESHOLDS = {2: 0.20, 3: 0.18, 4: 0.16}
+DUPLICATE_NGRAM_THRESHOLDS = {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10}
+# (parameter and column suffix, rule name, Table A1 threshold, what is measured)
+_REPETITION_RULES = (
+    ("dup_line_frac", "gopher duplicate lines", 0.30, "fraction of lines that repeat an earlier line"),
+    ("dup_para_frac", "gopher duplicate paragraphs", 0.30, "fraction of paragraphs that repeat an earlier one"),
+    ("dup_line_char_frac", "gopher duplicate line chars", 0.20, "fraction of line characters in repeated lines"),
+    ("dup_para_char_frac", "gopher duplicate paragraph chars", 0.20,
+     "fraction of paragraph characters in repeated paragraphs"),
+    *((f"top_{n}gram_frac", f"gopher top {n}-gram", t,
+       f"fraction of word characters in the most frequent {n}-gram") for n, t in TOP_NGRAM_THRESHOLDS.items()),
+    *((f"dup_{n}gram_frac", f"gopher duplicate {n}-grams", t,
+       f"fraction of word characters covered by repeated {n}-grams") for n, t in DUPLICATE_NGRAM_THRESHOLDS.items()),
+)
+DUPLICATE_NGRAMS = tuple(DUPLICATE_NGRAM_THRESHOLDS)
+
+
+def _ngrams(tokens: list[str], n: int):
+    return zip(*(tokens[i:] for i in range(n)))
+
+
+def top_ngram_fraction(tokens: list[str], prefix: list[int], n: int) -> float:
+    """Characters of the most frequent ``n``-gram's words times its count, over all word characters.
+
+    0 when no ``n``-gram occurs twice; ties go to the ``n``-gram that occurs first. The value can
+    exceed 1 when the ``n``-gram overlaps itself (``ha ha ha ha``).
+    """
+    if len(tokens) - n + 1 < 2 or not prefix[-1]:
+        return 0.0
+    gram, count = max(Counter(_ngrams(tokens, n)).items(), key=itemgetter(1))
+    return count * sum(map(len, gram)) / prefix[-1] if count > 1 else 0.0
+
+
+def duplicate_ngram_fractions(tokens: list[str], prefix: list[int], ns: Sequence[int]) -> Iterator[float]:
+    """For each ``n`` of ``ns`` (ascending, consecutive): the characters of the words covered by
+    an ``n``-gram occurrence that already occurred earlier, each word counted once, over all
+    word characters (``prefix``: cumulative word lengths, starting at 0).
+
+    Only positions whose ``n``-gram occurs more than once can hold a repeated ``n+1``-gram, so
+    each ``n`` after the first looks at those positions only.
+
+    >>> toks = "to be or not to be".split()
+    >>> [round(f, 3) for f in duplicate_ngram_fractions(toks, list(accumulate(map(len, toks), initial=0)), [2, 3])]
+    [0.308, 0.0]
+    """
+    total = prefix[-1]
+    positions: Sequence[int] | None = None  # None: every position
+    for n in ns:
+        m = len(tokens) - n + 1
+        if positions is None:
+            grams = list(_ngrams(tokens, max(n, 1)))
+            positions = range(len(grams))
+        else:
+            positions = [i for i in positions if i < m]
+            grams = [tuple(tokens[i:i + n]) for i in positions]
+        counts = Counter(grams)
+        repeated = list(map(gt, map(counts.__getitem__, grams), repeat(1)))
+        positions, grams = list(compress(positions, repeated)), list(compress(grams, repeated))
+        if not positions or not total:
+            yield 0.0
+            continue
+        first = dict(zip(reversed(grams), reversed(positions)))  # the last write is the first position
+        yield _covered_chars(sorted(set(positions).difference(first.values())), n, prefix) / total
+
+
+def _covered_chars(starts: list[int], n: int, prefix: list[int]) -> int:
+    """Characters of the words in the union of ``[start, start + n)``, ``starts`` sorted."""
+    ends = list(map(add, starts, repeat(n)))
+    # Equal lengths and sorted starts: the union is each [start, end) cut at the previous end.
+    begins = map(max, starts, [0, *ends[:-1]])
+    at = prefix.__getitem__
+    return sum(map(sub, map(at, ends), map(at, begins)))
+
+
+class _Document:
+    """Lazily split views of one text, shared by the repetition measures."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._lines: tuple[float, float] | None = None
+        self._paragraphs: tuple[float, float] | None = None
+        self._words: tuple[list[str], list[int]] | None = None
+        self._duplicates: Iterator[float] | None = None
+        self._duplicate_values: dict[int, float] = {}
+
+    def line_stats(self) -> tuple[float, float]:
+        if self._lines is None:
+            self._lines = duplicate_stats(lines(self.text))
+        return self._lines
+
+    def paragraph_stats(self) -> tuple[float, float]:
+        if self._paragraphs is None:
+            self._paragraphs = duplicate_stats(paragraphs(self.text))
+        return self._paragraphs
+
+    def words(self) -> tuple[list[str], list[int]]:
+        if self._words is None:
+            tokens = words(self.text)
+            self._words = tokens, list(accumulate(map(len, tokens), initial=0))
+        return self._words
+
+    def value(self, key: str) -> float:
+        """The measure behind parameter ``key``."""
+        if key.startswith("dup_line"):
+            return self.line_stats()[key == "dup_line_char_frac"]
+        if key.startswith("dup_para"):
+            return self.paragraph_stats()[key == "dup_para_char_frac"]
+        n = int(key.split("_")[1][:-4])  # "top_2gram_frac" -> 2
+        tokens, prefix = self.words()
+        if key.startswith("top"):
+            return top_ngram_fraction(tokens, prefix, n)
+        if self._duplicates is None:
+            self._duplicates = duplicate_ngram_fractions(tokens, prefix, DUPLICATE_NGRAMS)
+        while n not in self._duplicate_values:
+            self._duplicate_values[len(self._duplicate_values) + DUPLICATE_NGRAMS[0]] = next(self._duplicates)
+        return self._duplicate_values[n]
+
+
+@register_op("gopher_repetition")
+class GopherRepetition(RowOp):
+    """Gopher repetition rules: duplicate lines, paragraphs and n-grams (Rae et al. 2021, Table A1).
+
+    The MassiveText repetition filter (Rae et al. 2021, "Scaling Language Models: Methods,
+    Analysis & Insights from Training Gopher", App. A.1.1 "Repetition removal", Table A1). A
+    document is removed when a measure exceeds its threshold; rules are checked in the order
+    of the table and the first that fires is the reason (later measures are then not computed):
+
+    - ``dup_line_frac`` 0.30: lines that repeat an earlier line / lines;
+    - ``dup_para_frac`` 0.30: the same for paragraphs;
+    - ``dup_line_char_frac`` 0.20: characters of repeated lines / characters of all lines;
+    - ``dup_para_char_frac`` 0.20: the same for paragraphs;
+    - ``top_2gram_frac`` 0.20, ``top_3gram_frac`` 0.18, ``top_4gram_frac`` 0.16: top n-gram
+      character fraction;
+    - ``dup_5gram_frac`` 0.15, ``dup_6gram_frac`` 0.14, ``dup_7gram_frac`` 0.13,
+      ``dup_8gram_frac`` 0.12, ``dup_9gram_frac`` 0.11, ``dup_10gram_frac`` 0.10: duplicate
+      n-gram character fraction.
+
+    Definitions. Lines and paragraphs are those of :mod:`~thresher.ops.text.words` (stripped,
+    non-empty); a *repeated* line is an occurrence after the first, so three equal lines out of
+    four give 2/4. N-grams are over whitespace words; characters are the words' own characters
+    (whitespace is not counted) and the denominator is the characters of all words.
+    *Top n-gram fraction*: the most frequent n-gram's word characters times its count, over all
+    word characters, only when it occurs more than once (ties: the first to occur). *Duplicate
+    n-gram fraction*: the characters of every word covered by an occurrence of an n-gram that
+    already occurred earlier in the document, each word counted once even when overlapping
+    n-grams cover it, over all word characters. Everything is linear in the document size
+    (hash maps, no pairwise comparisons).
+
+    Writes one float column per rule, named ``th_rep_<parameter>`` (``th_rep_dup_line_frac``,
+    ``th_rep_top_2gram_frac``, ``th_rep_dup_5gram_frac``...); a value is null when its rule is
+    turned off (``null``) or was not reached because an earlier rule fired, so kept rows
+    have every enabled measure.
+
+    datatrove's ``GopherRepetitionFilter`` differs: it divides character counts by the length
+    of the whole text (whitespace included), counts the spaces inside a top n-gram as its
+    characters, tokenizes words with spaCy/NLTK, checks paragraphs before lines, and its
+    duplicate n-gram scan jumps ``n`` words after each duplicate instead of taking the union.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> line = "Everyone is permitted to copy and distribute verbatim copies of this license document."
+    >>> b = pa.RecordBatch.from_pydict({"id": ["a"], "text": ["\\n".join([line] * 3 + ["But changing it is not allowed."])]})
+    >>> r = GopherRepetition().process(b, OpContext())
+    >>> r.reasons[0]
+    'gopher duplicate lines: 0.5 > dup_line_frac 0.3'
+    >>> r.batch.column("th_rep_dup_line_frac")[0].as_py(), r.batch.column("th_rep_dup_para_frac")[0].as_py()
+    (0.5, None)
+    """
+
+    params = {key: Param(float, default, doc, low=0, high=1, nullable=True)
+              for key, _, default, doc in _REPETITION_RULES}
+    column_types = tuple((f"th_rep_{key}", pa.float64()) for key, *_ in _REPETITION_RULES)
+    writes = tuple(name for name, _ in column_types)
+
+    def process(self, batch: pa.RecordBatch, ctx: OpContext) -> RowResult:
+        results = [self.measure(text or "") for text in batch.column("text").to_pylist()]
+        rows = [values for values, _ in results]
+        return RowResult(set_columns(batch, rows_to_columns(self.column_types, rows)), [why for _, why in results])
+
+    def measure(self, text: str) -> tuple[list[float | None], str | None]:
+        """The measures of one document (``None`` where not computed) and the removal reason."""
+        doc = _Document(text)
+        values: list[float | None] = [None] * len(_REPETITION_RULES)
+        for i, (key, rule, _, _) in enumerate(_REPETITION_RULES):
+            limit = getattr(self, key)
+            if limit is None:
+                continue
+            value = values[i] = doc.value(key)
+            if value > limit:
+                return values, reason(rule, f"{_fmt(value)} > {key} {_fmt(limit)}")
+        return values, None
