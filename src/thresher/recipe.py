@@ -126,7 +126,8 @@ class Recipe:
         steps = data.get("steps") or []
         if not isinstance(steps, list):
             raise RecipeError("steps must be a list of `- op_name: {params}` entries.")
-        return cls(input=data["input"], output=data["output"], steps=[_parse_step(i, s) for i, s in enumerate(steps, 1)],
+        parsed = [_parse_step(i, s) for i, s in enumerate(steps, 1)]
+        return cls(input=data["input"], output=data["output"], steps=parsed,
                    executor=data.get("executor") or {}, seed=data.get("seed", 0), base_dir=base_dir or Path.cwd())
 
     # --- serialization --------------------------------------------------------------------

@@ -2,4 +2,4 @@
 
 from . import filter  # noqa: F401
 from .dedup import exact  # noqa: F401
-from .text import language, length, normalize, pii  # noqa: F401
+from .text import c4, fineweb, gopher, language, length, normalize, pii  # noqa: F401

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import operator
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -17,7 +16,7 @@ __all__ = ["Filter", "compile_expression"]
 
 _COMPARE = {ast.Eq: pc.equal, ast.NotEq: pc.not_equal, ast.Lt: pc.less, ast.LtE: pc.less_equal,
             ast.Gt: pc.greater, ast.GtE: pc.greater_equal}
-_ARITH = {ast.Add: pc.add, ast.Sub: pc.subtract, ast.Mult: pc.multiply, ast.Div: pc.divide, ast.Mod: None}
+_ARITH = {ast.Add: pc.add, ast.Sub: pc.subtract, ast.Mult: pc.multiply, ast.Div: pc.divide}
 _FUNCS = {"len": pc.utf8_length, "lower": pc.utf8_lower, "upper": pc.utf8_upper, "abs": pc.abs,
           "is_null": pc.is_null}
 _METHODS = {"startswith": pc.starts_with, "endswith": pc.ends_with, "contains": pc.match_substring}
@@ -34,7 +33,8 @@ def compile_expression(expr: str):
     try:
         tree = ast.parse(expr, mode="eval")
     except SyntaxError as exc:
-        raise RecipeError(f"filter.expr is not a valid expression: {exc.msg} at column {exc.offset}: {expr!r}") from None
+        msg = f"filter.expr is not a valid expression: {exc.msg} at column {exc.offset}: {expr!r}"
+        raise RecipeError(msg) from None
     _check(tree.body, expr)
     return lambda batch: _eval(tree.body, batch)
 
@@ -50,7 +50,8 @@ def _check(node: ast.AST, expr: str) -> None:
                               f"{sorted(_FUNCS)} or methods {sorted(_METHODS)}.")
         if isinstance(child, ast.Call):
             fn = child.func
-            ok = (isinstance(fn, ast.Name) and fn.id in _FUNCS) or (isinstance(fn, ast.Attribute) and fn.attr in _METHODS)
+            ok = (isinstance(fn, ast.Name) and fn.id in _FUNCS) or (
+                isinstance(fn, ast.Attribute) and fn.attr in _METHODS)
             if not ok or child.keywords:
                 raise RecipeError(f"filter.expr: call {ast.unparse(child)!r} is not allowed; functions: "
                                   f"{sorted(_FUNCS)}, methods: {sorted(_METHODS)}.")

@@ -93,11 +93,12 @@ def _reasons(manifest: dict) -> str:
 def _samples(out: Path) -> str:
     e = html.escape
     rows = []
-    for (step, rule), recs in removed_samples(out).items():
+    for (step, _rule), recs in removed_samples(out).items():
         for r in recs:
             extra = f"<br><small>dup of {e(r['dup_of'])}</small>" if r.get("dup_of") else ""
             rows.append(f"<tr class=rec><td>removed</td><td>{e(r['id'])}</td><td>{e(step)}<br>"
-                        f"<small>{e(r['reason'])}</small>{extra}</td><td><pre class=text>{e(r['text'])}</pre></td></tr>")
+                        f"<small>{e(r['reason'])}</small>{extra}</td>"
+                        f"<td><pre class=text>{e(r['text'])}</pre></td></tr>")
     for r in kept_samples(out):
         rows.append(f"<tr class=rec><td>kept</td><td>{e(r['id'])}</td><td></td>"
                     f"<td><pre class=text>{e(r['text'])}</pre></td></tr>")

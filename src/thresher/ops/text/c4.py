@@ -10,9 +10,8 @@ import pyarrow as pa
 from ...errors import RecipeError
 from ...params import Param
 from ..base import OpContext, RowOp, RowResult, reason
-from ..columns import set_column, set_columns
+from ..columns import rows_to_columns, set_column, set_columns
 from ..registry import register_op
-from .gopher import rows_to_columns
 from .words import lines
 
 __all__ = ["C4Quality"]
@@ -62,7 +61,7 @@ class C4Quality(RowOp):
 
     1. a line with a word longer than ``max_word_length`` (1000, TFDS only) is dropped;
     2. citation markers (``[1]``, ``[edit]``, ``[citation needed]``) are removed
-       (``remove_citations``), and the line stripped again;
+       (``remove_citations``);
     3. with ``filter_no_terminal_punct``, a line that does not end in ``.``, ``!``, ``?``, ``"``
        or ``”``, or that ends in ``...``, is dropped;
     4. a line with fewer than ``min_words_per_line`` whitespace words is dropped;
@@ -88,10 +87,14 @@ class C4Quality(RowOp):
     splits after abbreviations ("e.g. the"), so it counts slightly more sentences.
 
     Like the original, it is destructive for code, tables, lists, headings and technical
-    documents: every line without end punctuation goes, and any brace removes the page. Use
-    it on web prose only. Writes ``th_c4_lines_removed`` (non-empty input lines not in the
-    output) and ``th_c4_sentences`` (sentences in the kept lines); removed rows keep their
-    original text.
+    documents: every line without end punctuation goes (blank lines too), and a brace in a
+    kept line removes the page. Use it on web prose only. Writes ``th_c4_lines_removed``
+    (non-empty input lines not in the output) and ``th_c4_sentences`` (sentences in the kept
+    lines); removed rows keep their original text.
+
+    Small departures from TFDS: lines are split on ``\n`` only (TFDS: ``str.splitlines``),
+    a line is stripped again after its citation markers go (TFDS would then drop
+    ``"... works. [1]"`` for its trailing space), and ``”`` counts as an end quotation mark.
 
     Examples
     --------
@@ -99,13 +102,11 @@ class C4Quality(RowOp):
     >>> page = "\\n".join([
     ...     "Menu", "The GNU General Public License is a free, copyleft license for software.[1]",
     ...     "Please enable JavaScript to view the comments powered by Disqus.",
-    ...     "When we speak of free software, we are referring to freedom, not price. Our General "
-    ...     "Public Licenses are designed to make sure that you have the freedom to distribute "
-    ...     "copies of free software. You can apply it to your programs, too."])
+    ...     "When we speak of free software, we mean freedom, not price. It is free. Use it, too."])
     >>> r = C4Quality().process(pa.RecordBatch.from_pydict({"id": ["a"], "text": [page]}), OpContext())
     >>> print(r.batch.column("text")[0].as_py())
     The GNU General Public License is a free, copyleft license for software.
-    When we speak of free software, we are referring to freedom, not price. Our General Public Licenses are designed to make sure that you have the freedom to distribute copies of free software. You can apply it to your programs, too.
+    When we speak of free software, we mean freedom, not price. It is free. Use it, too.
     >>> r.reasons, r.batch.column("th_c4_lines_removed").to_pylist(), r.batch.column("th_c4_sentences").to_pylist()
     ([None], [2], [4])
     """
@@ -132,6 +133,8 @@ class C4Quality(RowOp):
         if path is not None and not Path(path).is_file():
             raise RecipeError(f"c4_quality.bad_words_file: no such file {path!r}. Give a newline-separated "
                               "word list (e.g. LDNOOBW's 'en' list) or null to turn the rule off.")
+        if path is not None:
+            self._bad_words()  # read it now: an empty or unreadable list fails at build time
 
     def process(self, batch: pa.RecordBatch, ctx: OpContext) -> RowResult:
         texts = batch.column("text").to_pylist()

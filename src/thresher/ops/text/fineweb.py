@@ -8,10 +8,9 @@ import pyarrow as pa
 
 from ...params import Param
 from ..base import OpContext, RowOp, RowResult, reason
-from ..columns import set_columns
+from ..columns import rows_to_columns, set_columns
 from ..registry import register_op
-from .gopher import duplicate_stats, rows_to_columns
-from .words import lines
+from .words import duplicate_stats, lines
 
 __all__ = ["FineWebQuality"]
 

@@ -12,16 +12,16 @@ import string
 from collections import Counter
 from itertools import accumulate, compress, filterfalse, repeat
 from operator import add, gt, itemgetter, methodcaller, sub
-from typing import Any, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import pyarrow as pa
 
 from ...errors import RecipeError
 from ...params import Param
 from ..base import OpContext, RowOp, RowResult, reason
-from ..columns import set_columns
+from ..columns import rows_to_columns, set_columns
 from ..registry import register_op
-from .words import lines, paragraphs, words
+from .words import duplicate_stats, lines, paragraphs, words
 
 __all__ = ["GopherQuality", "GopherRepetition", "duplicate_stats", "rows_to_columns"]
 
@@ -35,32 +35,6 @@ _LETTER = re.compile(r"[^\W\d_]")
 #: Punctuation (neither word character nor space) at either end of a token.
 _EDGE_PUNCT = re.compile(r"^[^\w\s]+|[^\w\s]+$")
 _COMMON_PUNCT = "".join(c for c in string.punctuation if c != "_") + "«»‹›„‚“”‘’—–…¡¿·•"
-
-
-def rows_to_columns(specs: Sequence[tuple[str, pa.DataType]], rows: Sequence[Sequence[Any]]) -> dict[str, pa.Array]:
-    """Per-row measurement tuples to typed Arrow columns (a 0-row batch keeps the types)."""
-    values = list(zip(*rows)) if rows else [()] * len(specs)
-    return {name: pa.array(list(vals), typ) for (name, typ), vals in zip(specs, values)}
-
-
-def duplicate_stats(items: Sequence[str]) -> tuple[float, float]:
-    """``(fraction of items that repeat an earlier item, fraction of characters in those repeats)``.
-
-    The first occurrence of an item is not a duplicate; every later one is. Characters are
-    counted over ``items`` (their own lengths), so the separators between them do not count.
-
-    >>> duplicate_stats(["a b", "cd", "a b"])
-    (0.3333333333333333, 0.375)
-    """
-    if not items:
-        return 0.0, 0.0
-    counts = Counter(items)
-    repeats = len(items) - len(counts)
-    if not repeats:
-        return 0.0, 0.0
-    repeated_chars = sum(len(item) * (k - 1) for item, k in counts.items() if k > 1)
-    total = sum(map(len, items))
-    return repeats / len(items), (repeated_chars / total if total else 0.0)
 
 
 def _strip_punctuation(token: str) -> str:
@@ -109,12 +83,14 @@ class GopherQuality(RowOp):
     ``th_gopher_alpha_words`` (fractions) and ``th_gopher_stop_words`` (distinct stop words
     found). An empty document has 0 words and all fractions 0.
 
-    Words are whitespace tokens, as in the paper and Dolma's reimplementation, so a bare ``-``
-    or ``=`` is a word without a letter. datatrove's ``GopherQualityFilter`` uses a spaCy/NLTK
-    word tokenizer instead, which splits punctuation into tokens of their own: that inflates
-    its no-letter fraction on technical text (every ``(``, ``)``, ``:`` is a word) while it
-    drops punctuation-only tokens from its word count and mean length; it matches stop words
-    case-sensitively and only counts bullets ``•`` and ``-``.
+    Words are whitespace tokens (the paper does not define them; Dolma's reimplementation splits
+    on whitespace too), so punctuation stays attached (``works.``) and a bare ``-`` or ``=`` is a
+    word without a letter. A letter is a word character that is neither a digit nor ``_``.
+    datatrove's ``GopherQualityFilter`` uses a spaCy/NLTK word tokenizer instead, which splits
+    punctuation into tokens of their own: that inflates its no-letter fraction on technical text
+    (every ``(``, ``)``, ``:`` is a word) while it drops punctuation-only tokens from its word
+    count and mean length; it matches stop words case-sensitively and only counts bullets ``•``
+    and ``-``.
 
     Examples
     --------
@@ -384,7 +360,8 @@ class GopherRepetition(RowOp):
     --------
     >>> import pyarrow as pa
     >>> line = "Everyone is permitted to copy and distribute verbatim copies of this license document."
-    >>> b = pa.RecordBatch.from_pydict({"id": ["a"], "text": ["\\n".join([line] * 3 + ["But changing it is not allowed."])]})
+    >>> text = "\\n".join([line] * 3 + ["But changing it is not allowed."])
+    >>> b = pa.RecordBatch.from_pydict({"id": ["a"], "text": [text]})
     >>> r = GopherRepetition().process(b, OpContext())
     >>> r.reasons[0]
     'gopher duplicate lines: 0.5 > dup_line_frac 0.3'

@@ -6,8 +6,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ...params import Param
-from ..columns import set_columns
 from ..base import OpContext, RowOp, RowResult, reason
+from ..columns import set_columns
 from ..registry import register_op
 from .words import lines, words
 

@@ -18,7 +18,8 @@ __all__ = ["PII"]
 EMAIL = re.compile(r"\b[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
                    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,}\b")
 IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.]*\d)")
-IPV6 = re.compile(r"(?<![:\w])(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{0,4}(?![:\w])|(?<![:\w])::(?:[0-9A-Fa-f]{1,4}:){0,6}[0-9A-Fa-f]{1,4}(?![:\w])")
+IPV6 = re.compile(r"(?<![:\w])(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{0,4}(?![:\w])"
+                  r"|(?<![:\w])::(?:[0-9A-Fa-f]{1,4}:){0,6}[0-9A-Fa-f]{1,4}(?![:\w])")
 # Phones: an international (+CC) or (area) prefix, then groups of digits; >= 9 digits in all.
 PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?)?\d{2,4}(?:[\s.-]\d{2,4}){2,4}(?![\w])")
 
@@ -102,7 +103,8 @@ class PII(RowOp):
                 counts[kind][i] = n
             total = sum(found.values())
             drop = self.action == "drop" and total >= self.min_matches
-            reasons.append(reason("contains PII", ", ".join(f"{n} {k}" for k, n in found.items() if n)) if drop else None)
+            detail = ", ".join(f"{n} {k}" for k, n in found.items() if n)
+            reasons.append(reason("contains PII", detail) if drop else None)
             out.append(new_text if self.action == "redact" else text)
         columns = {f"th_pii_{k}": pa.array(v, pa.int64()) for k, v in counts.items()}
         columns["text"] = pa.array(out, pa.string())

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
+from typing import Sequence
 
-__all__ = ["words", "lines", "paragraphs", "normalize_text", "dedup_key"]
+__all__ = ["words", "lines", "paragraphs", "normalize_text", "dedup_key", "duplicate_stats"]
 
 _SPACES = re.compile(r"[^\S\n]+")
 _TRAILING = re.compile(r"[^\S\n]+\n")
@@ -55,3 +57,23 @@ def dedup_key(text: str) -> str:
     """The text that exact dedup hashes: NFKC, lowercased, word characters only (punctuation
     and symbols dropped), joined by single spaces."""
     return " ".join(_WORD_CHARS.findall(unicodedata.normalize("NFKC", text).lower()))
+
+
+def duplicate_stats(items: Sequence[str]) -> tuple[float, float]:
+    """``(fraction of items that repeat an earlier item, fraction of characters in those repeats)``.
+
+    The first occurrence of an item is not a duplicate; every later one is. Characters are
+    counted over ``items`` (their own lengths), so the separators between them do not count.
+
+    >>> duplicate_stats(["a b", "cd", "a b"])
+    (0.3333333333333333, 0.375)
+    """
+    if not items:
+        return 0.0, 0.0
+    counts = Counter(items)
+    repeats = len(items) - len(counts)
+    if not repeats:
+        return 0.0, 0.0
+    repeated_chars = sum(len(item) * (k - 1) for item, k in counts.items() if k > 1)
+    total = sum(map(len, items))
+    return repeats / len(items), (repeated_chars / total if total else 0.0)
