@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import InvariantError
+from ..io.readers import read_output_file
 from ..io.writers import OUTPUT_SUFFIX, write_table
 from .plan import Plan
 
@@ -72,18 +73,8 @@ def _publish_file(src: Path, dst: Path, fmt: str, schema: pa.Schema | None) -> N
 
 
 def read_ids(paths: list[Path]) -> pa.Array:
-    """The ``id`` column of Parquet or JSONL files, concatenated."""
-    chunks = []
-    for path in paths:
-        if path.suffix == ".parquet":
-            chunks.extend(pq.read_table(path, columns=["id"]).column("id").chunks)
-        else:
-            from ..io.readers import ReadOptions, read_batches
-
-            opts = ReadOptions(id_field="id", batch_rows=50_000)
-            for batch, _ in read_batches(path, path.name, opts):
-                if batch is not None:
-                    chunks.append(batch.column("id"))
+    """The ``id`` column of output files (Parquet or JSONL), concatenated."""
+    chunks = [c for path in paths for c in read_output_file(path, ["id"]).column("id").chunks]
     return pa.chunked_array(chunks, pa.string()).combine_chunks() if chunks else pa.array([], pa.string())
 
 

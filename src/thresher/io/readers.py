@@ -29,7 +29,7 @@ except ImportError:  # pragma: no cover
     _loads = json.loads
     _JSONError = (json.JSONDecodeError, UnicodeDecodeError)
 
-__all__ = ["BadRecord", "ReadOptions", "read_batches", "SOURCE_COLUMN"]
+__all__ = ["BadRecord", "ReadOptions", "read_batches", "read_output_file", "SOURCE_COLUMN"]
 
 SOURCE_COLUMN = "th_source"
 _QUARANTINE_HINT = "(Set input.on_error: quarantine to set such records aside.)"
@@ -350,3 +350,16 @@ def _arrow_ids(batch: pa.RecordBatch, numbers: list[str], rel: str, opts: ReadOp
     if not (pa.types.is_string(ids.type) or pa.types.is_integer(ids.type) or pa.types.is_large_string(ids.type)):
         raise InputError(f"{rel}: id column {field!r} must hold strings or integers, got {ids.type}.")
     return ids.cast(pa.string())
+
+
+def read_output_file(path: Path, columns: list[str] | None = None) -> pa.Table:
+    """Read back one of thresher's own output files (Parquet or JSONL[.gz]) as they are."""
+    import pyarrow.json as pjson
+    import pyarrow.parquet as pq
+
+    if path.suffix == ".parquet":
+        return pq.read_table(path, columns=columns)
+    compression = "gzip" if path.name.endswith(".gz") else None
+    with pa.input_stream(path, compression=compression) as stream:
+        table = pjson.read_json(stream)
+    return table.select(columns) if columns else table

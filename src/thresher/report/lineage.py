@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from ..errors import NotFoundError
+from ..io.readers import read_output_file
 from ..runner import load_manifest
 from .samples import removed_samples
 from .summary import summary_table
@@ -20,20 +20,11 @@ def find_record(out: Path, record_id: str) -> tuple[str, dict] | None:
     """``("kept" | "removed", row)`` for ``record_id`` in a run's output, or None."""
     for where in ("kept", "removed"):
         for path in sorted((Path(out) / where).glob("part-*")):
-            table = _read(path)
+            table = read_output_file(path)
             hits = table.filter(pc.equal(table.column("id"), pa.scalar(record_id, pa.string())))
             if hits.num_rows:
                 return where, hits.slice(0, 1).to_pylist()[0]
     return None
-
-
-def _read(path: Path) -> pa.Table:
-    if path.suffix == ".parquet":
-        return pq.read_table(path)
-    from ..io.readers import ReadOptions, read_batches
-
-    batches = [b for b, _ in read_batches(path, path.name, ReadOptions(id_field="id")) if b is not None]
-    return pa.Table.from_batches(batches)
 
 
 def explain(out: Path, record_id: str) -> str:

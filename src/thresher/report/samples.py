@@ -4,22 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyarrow.parquet as pq
+from ..io.readers import read_output_file
 
 __all__ = ["removed_samples", "kept_samples"]
 
 
 def _parts(folder: Path) -> list[Path]:
-    return sorted(folder.glob("part-*.parquet"))
+    return sorted(folder.glob("part-*"))
 
 
 def removed_samples(out: Path, per_rule: int = 5, max_chars: int = 600) -> dict[tuple[str, str], list[dict]]:
     """Up to ``per_rule`` removed records for each (step, rule), texts cut to ``max_chars``."""
     found: dict[tuple[str, str], list[dict]] = {}
     for path in _parts(out / "removed"):
-        pfile = pq.ParquetFile(path)
-        names = [n for n in ("id", "text", "removed_by", "reason", "dup_of") if n in pfile.schema_arrow.names]
-        for batch in pfile.iter_batches(batch_size=4096, columns=names):
+        table = read_output_file(path)
+        names = [n for n in ("id", "text", "removed_by", "reason", "dup_of") if n in table.column_names]
+        for batch in table.select(names).to_batches(max_chunksize=4096):
             for row in batch.to_pylist():
                 key = (row["removed_by"], row["reason"].split(": ", 1)[0])
                 bucket = found.setdefault(key, [])
@@ -33,7 +33,7 @@ def kept_samples(out: Path, n: int = 20, max_chars: int = 600) -> list[dict]:
     """The first ``n`` kept records, texts cut to ``max_chars``."""
     rows: list[dict] = []
     for path in _parts(out / "kept"):
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=n, columns=["id", "text"]):
+        for batch in read_output_file(path, ["id", "text"]).to_batches(max_chunksize=n):
             rows.extend({"id": r["id"], "text": _cut(r["text"], max_chars)} for r in batch.to_pylist())
             if len(rows) >= n:
                 return rows[:n]

@@ -19,14 +19,19 @@ def removed_rows(manifest: dict) -> list[tuple[str, str, int]]:
 def summary_table(manifest: dict, output_dir: Path) -> str:
     counts = manifest["counts"]
     total = max(1, counts["input"])
-    width = max([len(f"{s}  {r}") for s, r, _ in removed_rows(manifest)] + [24])
-    lines = [
-        f"{'records in':<{width}} {counts['input']:>10,}",
-        f"{'kept':<{width}} {counts['kept']:>10,}  ({100 * counts['kept'] / total:.1f}%)",
-        f"{'removed':<{width}} {counts['removed']:>10,}  ({100 * counts['removed'] / total:.1f}%)",
-    ]
-    for step, rule, n in removed_rows(manifest):
-        lines.append(f"  {step + '  ' + rule:<{width - 2}} {n:>10,}")
+    rows = removed_rows(manifest)
+    width = max([len(rule) + 4 for _, rule, _ in rows] + [len(s["step"]) + 2 for s in manifest["steps"]] + [24])
+
+    def line(label: str, n: int, pct: bool = False) -> str:
+        return f"{label:<{width}} {n:>10,}" + (f"  ({100 * n / total:.1f}%)" if pct else "")
+
+    lines = [line("records in", counts["input"]), line("kept", counts["kept"], True),
+             line("removed", counts["removed"], True)]
+    for step in manifest["steps"]:
+        removed = sum(step["removed"].values())
+        if removed:
+            lines.append(line(f"  {step['step']}", removed))
+            lines.extend(line(f"    {rule}", n) for s, rule, n in rows if s == step["step"])
     reused = sum(1 for s in manifest["stages"] if s["status"] == "reused")
     lines.append(f"{'time':<{width}} {manifest['seconds']:>10.1f} s"
                  + (f"  ({reused} of {len(manifest['stages'])} stages reused)" if reused else ""))

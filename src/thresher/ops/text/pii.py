@@ -46,7 +46,12 @@ def _maybe_phone(text: str) -> bool:
     return _HAS_DIGITS.search(text) is not None
 
 
+_DATE_LIKE = re.compile(r"(?:19|20)\d\d[\s./-](?:0?[1-9]|1[0-2])(?:\D|$)")
+
+
 def _valid_ip(text: str) -> bool:
+    if "." in text and all(len(part) == 1 for part in text.split(".")):
+        return False  # 6.2.4.1: a section or version number far more often than an address
     try:
         ip = ipaddress.ip_address(text)
     except ValueError:
@@ -55,6 +60,8 @@ def _valid_ip(text: str) -> bool:
 
 
 def _valid_phone(text: str) -> bool:
+    if _DATE_LIKE.match(text):
+        return False  # 2023-02-04 11, 2003 08 30: dates and times, not phones
     digits = sum(c.isdigit() for c in text)
     return 9 <= digits <= 15 and ("+" in text or "(" in text or "-" in text or " " in text)
 
@@ -67,13 +74,15 @@ class PII(RowOp):
     ``<IP_ADDRESS>``, ``<PHONE>``), as FineWeb does for e-mails and public IPs (Penedo et al. 2024,
     Sec. 3.7) and BigScience ROOTS for e-mails and phones (Laurençon et al. 2022); ``drop``
     removes records with at least ``min_matches`` matches. Private, loopback and reserved IPs
-    (192.168.x.x, 127.0.0.1, 10.x...) are not personal and are left alone, as in FineWeb.
+    (192.168.x.x, 127.0.0.1, 10.x...) are not personal and are left alone, as in FineWeb; so
+    are dotted numbers of single digits (``6.2.4.1`` is a section number far more often than an
+    address) and date-like digit groups (``2023-02-04 11``), which the phone pattern would match.
     Writes the number of matches per kind (``th_pii_email``, ``th_pii_ip``, ``th_pii_phone``).
 
     Examples
     --------
     >>> import pyarrow as pa
-    >>> b = pa.RecordBatch.from_pydict({"id": ["a"], "text": ["mail jane.doe@example.org or 8.8.8.8"]})
+    >>> b = pa.RecordBatch.from_pydict({"id": ["a"], "text": ["mail jane.doe@example.org or 93.184.216.34"]})
     >>> PII().process(b, OpContext()).batch.column("text")[0].as_py()
     'mail <EMAIL> or <IP_ADDRESS>'
     """
