@@ -33,9 +33,10 @@ def publish(plan: Plan, metas: list[dict]) -> dict:
         _publish_file(Path(src), staging / "kept" / f"part-{i:05d}{OUTPUT_SUFFIX[fmt]}", fmt, None)
     removed = removed_files(plan)
     if removed:
-        schema = pa.unify_schemas([pq.read_schema(p) for p in removed], promote_options="permissive")
-        for i, src in enumerate(removed):
-            _publish_file(src, staging / "removed" / f"part-{i:05d}{OUTPUT_SUFFIX[fmt]}", fmt, schema)
+        schema = pa.unify_schemas([pq.read_schema(p) for _, p in removed], promote_options="permissive")
+        for i, (stage, src) in enumerate(removed):
+            name = f"part-{stage:02d}-{i:05d}{OUTPUT_SUFFIX[fmt]}"  # the stage in the name: report sampling
+            _publish_file(src, staging / "removed" / name, fmt, schema)
     (staging / "removed").mkdir(parents=True, exist_ok=True)
     (staging / "kept").mkdir(parents=True, exist_ok=True)
     for name in ("kept", "removed"):
@@ -45,13 +46,13 @@ def publish(plan: Plan, metas: list[dict]) -> dict:
     return {"kept_files": len(kept_files), "removed_files": len(removed)}
 
 
-def removed_files(plan: Plan) -> list[Path]:
-    """Every stage's removed shards, in stage then shard order."""
+def removed_files(plan: Plan) -> list[tuple[int, Path]]:
+    """``(stage index, path)`` of every stage's removed shards, in stage then shard order."""
     files = []
     for stage in plan.stages:
         folder = plan.stage_dir(stage) / "removed"
         if folder.exists():
-            files.extend(sorted(folder.glob("*.parquet")))
+            files.extend((stage.index, p) for p in sorted(folder.glob("*.parquet")))
     return files
 
 

@@ -56,7 +56,7 @@ def render_report(out: Path, manifest: dict) -> str:
         "<h2>Funnel</h2>", _funnel(manifest),
         "<h2>Removed by step and reason</h2>", _reasons(manifest),
         "<h2>Samples</h2><p><input id=q placeholder='search by id or text'></p>",
-        _samples(out),
+        _samples(out, manifest),
         "<h2>Stages</h2>", _stages(manifest),
         f"<script>{_JS}</script></body></html>",
     ]
@@ -90,10 +90,10 @@ def _reasons(manifest: dict) -> str:
     return "<table><tr><th>step</th><th>reason</th><th>records</th></tr>" + "".join(rows) + "</table>"
 
 
-def _samples(out: Path) -> str:
+def _samples(out: Path, manifest: dict) -> str:
     e = html.escape
     rows = []
-    for (step, _rule), recs in removed_samples(out).items():
+    for (step, _rule), recs in removed_samples(out, manifest=manifest).items():
         for r in recs:
             extra = f"<br><small>dup of {e(r['dup_of'])}</small>" if r.get("dup_of") else ""
             rows.append(f"<tr class=rec><td>removed</td><td>{e(r['id'])}</td><td>{e(step)}<br>"

@@ -63,7 +63,7 @@ def inspect_output(out: Path, examples: int = 2) -> str:
     out = Path(out)
     manifest = load_manifest(out)
     lines = [summary_table(manifest, out), "", "examples:"]
-    for (step, rule), rows in removed_samples(out, per_rule=examples, max_chars=160).items():
+    for (step, rule), rows in removed_samples(out, per_rule=examples, max_chars=160, manifest=manifest).items():
         lines.append(f"  {step} / {rule}:")
         for r in rows:
             text = r["text"].replace("\n", " ")
