@@ -13,13 +13,14 @@ import shutil
 import sys
 import time
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Iterable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import InputError
+from ..errors import InputError, ResourceError
 from ..io.readers import ReadOptions
 from ..io.writers import write_parquet
 from ..ops.base import OpContext
@@ -147,6 +148,11 @@ class LocalExecutor:
                 if exc is not None:
                     for other in pending:
                         other.cancel()
+                    if isinstance(exc, BrokenProcessPool):
+                        raise ResourceError(
+                            f"a worker process died while working on shard {futures[fut].unit} (killed, or out of "
+                            "memory?). Run the same command again to resume; if it recurs, lower executor.workers "
+                            "or executor.shard_rows.") from exc
                     raise exc
                 yield futures[fut], fut.result()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pickle
 import random
-from itertools import accumulate
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,13 +13,9 @@ from hypothesis import strategies as st
 
 from thresher.errors import RecipeError
 from thresher.ops.base import OpContext
-from thresher.ops.text.gopher import (
-    GopherQuality,
-    GopherRepetition,
-    duplicate_ngram_fractions,
-    duplicate_stats,
-    top_ngram_fraction,
-)
+from thresher.ops.text.gopher import GopherQuality, GopherRepetition
+from thresher.ops.text.ngrams import ngram_fractions
+from thresher.ops.text.words import duplicate_stats
 
 GPL3 = Path("/usr/share/common-licenses/GPL-3")
 
@@ -235,14 +230,16 @@ def test_repetition_columns_on_hand_computed_examples():
     assert values[4] == 2 * 14 / 57
 
 
+def _fractions(token_lists, top=(), duplicate=()):
+    return ngram_fractions(pa.array([" ".join(t) for t in token_lists], pa.string()), tuple(top), tuple(duplicate))
+
+
 def test_duplicate_ngrams_count_each_word_once():
     # "to be" occurs again at word 4: words 4-5 ("to", "be") are covered, 4 of 13 characters.
-    toks = "to be or not to be".split()
-    prefix = list(accumulate(map(len, toks), initial=0))
-    assert list(duplicate_ngram_fractions(toks, prefix, [2, 3])) == [4 / 13, 0.0]
+    got = _fractions(["to be or not to be".split()], duplicate=(2, 3))
+    assert (got["dup_2"][0], got["dup_3"][0]) == (4 / 13, 0.0)
     # Overlapping repeats "a a a a a": bigram repeats at 1, 2, 3 cover words 1-4, once each.
-    toks = ["a"] * 5
-    assert list(duplicate_ngram_fractions(toks, list(range(6)), [2])) == [4 / 5]
+    assert _fractions([["a"] * 5], duplicate=(2,))["dup_2"][0] == 4 / 5
 
 
 def _naive_duplicate(tokens, n):
@@ -265,13 +262,15 @@ def _naive_top(tokens, n):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.sampled_from(["a", "bb", "ccc", "the", "free"]), max_size=40))
-def test_ngram_measures_match_their_definitions(tokens):
-    prefix = list(accumulate(map(len, tokens), initial=0))
-    fast = list(duplicate_ngram_fractions(tokens, prefix, range(2, 8)))
-    assert fast == pytest.approx([_naive_duplicate(tokens, n) for n in range(2, 8)])
-    for n in (2, 3, 4):
-        assert top_ngram_fraction(tokens, prefix, n) == pytest.approx(_naive_top(tokens, n))
+@given(st.lists(st.lists(st.sampled_from(["a", "bb", "ccc", "the", "free"]), max_size=40), min_size=1, max_size=4))
+def test_ngram_measures_match_their_definitions(docs):
+    # Several documents in one batch: n-grams never cross a document boundary.
+    got = _fractions(docs, top=(2, 3, 4), duplicate=range(2, 8))
+    for i, tokens in enumerate(docs):
+        assert [got[f"dup_{n}"][i] for n in range(2, 8)] == pytest.approx([_naive_duplicate(tokens, n)
+                                                                           for n in range(2, 8)])
+        for n in (2, 3, 4):
+            assert got[f"top_{n}"][i] == pytest.approx(_naive_top(tokens, n))
 
 
 def test_duplicate_stats_counts_occurrences_after_the_first():

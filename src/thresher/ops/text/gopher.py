@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import re
 import string
-from collections import Counter
-from itertools import accumulate, compress, filterfalse, repeat
-from operator import add, gt, itemgetter, methodcaller, sub
-from typing import Iterator, Sequence
+from itertools import filterfalse
+from operator import methodcaller
 
+import numpy as np
 import pyarrow as pa
 
 from ...errors import RecipeError
@@ -21,9 +20,10 @@ from ...params import Param
 from ..base import OpContext, RowOp, RowResult, reason
 from ..columns import rows_to_columns, set_columns
 from ..registry import register_op
+from .ngrams import ngram_fractions
 from .words import duplicate_stats, lines, paragraphs, words
 
-__all__ = ["GopherQuality", "GopherRepetition", "duplicate_stats", "rows_to_columns"]
+__all__ = ["GopherQuality", "GopherRepetition"]
 
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 #: Characters that start a bulleted line. En and em dashes are left out: they open dialogue lines.
@@ -215,107 +215,6 @@ _REPETITION_RULES = (
 DUPLICATE_NGRAMS = tuple(DUPLICATE_NGRAM_THRESHOLDS)
 
 
-def _ngrams(tokens: list[str], n: int):
-    return zip(*(tokens[i:] for i in range(n)))
-
-
-def top_ngram_fraction(tokens: list[str], prefix: list[int], n: int) -> float:
-    """Characters of the most frequent ``n``-gram's words times its count, over all word characters.
-
-    0 when no ``n``-gram occurs twice; ties go to the ``n``-gram that occurs first. The value can
-    exceed 1 when the ``n``-gram overlaps itself (``ha ha ha ha``).
-    """
-    if len(tokens) - n + 1 < 2 or not prefix[-1]:
-        return 0.0
-    gram, count = max(Counter(_ngrams(tokens, n)).items(), key=itemgetter(1))
-    return count * sum(map(len, gram)) / prefix[-1] if count > 1 else 0.0
-
-
-def duplicate_ngram_fractions(tokens: list[str], prefix: list[int], ns: Sequence[int]) -> Iterator[float]:
-    """For each ``n`` of ``ns`` (ascending, consecutive): the characters of the words covered by
-    an ``n``-gram occurrence that already occurred earlier, each word counted once, over all
-    word characters (``prefix``: cumulative word lengths, starting at 0).
-
-    Only positions whose ``n``-gram occurs more than once can hold a repeated ``n+1``-gram, so
-    each ``n`` after the first looks at those positions only.
-
-    >>> toks = "to be or not to be".split()
-    >>> [round(f, 3) for f in duplicate_ngram_fractions(toks, list(accumulate(map(len, toks), initial=0)), [2, 3])]
-    [0.308, 0.0]
-    """
-    total = prefix[-1]
-    positions: Sequence[int] | None = None  # None: every position
-    for n in ns:
-        m = len(tokens) - n + 1
-        if positions is None:
-            grams = list(_ngrams(tokens, max(n, 1)))
-            positions = range(len(grams))
-        else:
-            positions = [i for i in positions if i < m]
-            grams = [tuple(tokens[i:i + n]) for i in positions]
-        counts = Counter(grams)
-        repeated = list(map(gt, map(counts.__getitem__, grams), repeat(1)))
-        positions, grams = list(compress(positions, repeated)), list(compress(grams, repeated))
-        if not positions or not total:
-            yield 0.0
-            continue
-        first = dict(zip(reversed(grams), reversed(positions)))  # the last write is the first position
-        yield _covered_chars(sorted(set(positions).difference(first.values())), n, prefix) / total
-
-
-def _covered_chars(starts: list[int], n: int, prefix: list[int]) -> int:
-    """Characters of the words in the union of ``[start, start + n)``, ``starts`` sorted."""
-    ends = list(map(add, starts, repeat(n)))
-    # Equal lengths and sorted starts: the union is each [start, end) cut at the previous end.
-    begins = map(max, starts, [0, *ends[:-1]])
-    at = prefix.__getitem__
-    return sum(map(sub, map(at, ends), map(at, begins)))
-
-
-class _Document:
-    """Lazily split views of one text, shared by the repetition measures."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self._lines: tuple[float, float] | None = None
-        self._paragraphs: tuple[float, float] | None = None
-        self._words: tuple[list[str], list[int]] | None = None
-        self._duplicates: Iterator[float] | None = None
-        self._duplicate_values: dict[int, float] = {}
-
-    def line_stats(self) -> tuple[float, float]:
-        if self._lines is None:
-            self._lines = duplicate_stats(lines(self.text))
-        return self._lines
-
-    def paragraph_stats(self) -> tuple[float, float]:
-        if self._paragraphs is None:
-            self._paragraphs = duplicate_stats(paragraphs(self.text))
-        return self._paragraphs
-
-    def words(self) -> tuple[list[str], list[int]]:
-        if self._words is None:
-            tokens = words(self.text)
-            self._words = tokens, list(accumulate(map(len, tokens), initial=0))
-        return self._words
-
-    def value(self, key: str) -> float:
-        """The measure behind parameter ``key``."""
-        if key.startswith("dup_line"):
-            return self.line_stats()[key == "dup_line_char_frac"]
-        if key.startswith("dup_para"):
-            return self.paragraph_stats()[key == "dup_para_char_frac"]
-        n = int(key.split("_")[1][:-4])  # "top_2gram_frac" -> 2
-        tokens, prefix = self.words()
-        if key.startswith("top"):
-            return top_ngram_fraction(tokens, prefix, n)
-        if self._duplicates is None:
-            self._duplicates = duplicate_ngram_fractions(tokens, prefix, DUPLICATE_NGRAMS)
-        while n not in self._duplicate_values:
-            self._duplicate_values[len(self._duplicate_values) + DUPLICATE_NGRAMS[0]] = next(self._duplicates)
-        return self._duplicate_values[n]
-
-
 @register_op("gopher_repetition")
 class GopherRepetition(RowOp):
     """Gopher repetition rules: duplicate lines, paragraphs and n-grams (Rae et al. 2021, Table A1).
@@ -343,8 +242,9 @@ class GopherRepetition(RowOp):
     word characters, only when it occurs more than once (ties: the first to occur). *Duplicate
     n-gram fraction*: the characters of every word covered by an occurrence of an n-gram that
     already occurred earlier in the document, each word counted once even when overlapping
-    n-grams cover it, over all word characters. Everything is linear in the document size
-    (hash maps, no pairwise comparisons).
+    n-grams cover it, over all word characters. N-grams of the whole batch are hashed and
+    grouped at once with numpy (:mod:`~thresher.ops.text.ngrams`): no per-document dicts, no
+    pairwise comparisons.
 
     Writes one float column per rule, named ``th_rep_<parameter>`` (``th_rep_dup_line_frac``,
     ``th_rep_top_2gram_frac``, ``th_rep_dup_5gram_frac``...); a value is null when its rule is
@@ -375,19 +275,38 @@ class GopherRepetition(RowOp):
     writes = tuple(name for name, _ in column_types)
 
     def process(self, batch: pa.RecordBatch, ctx: OpContext) -> RowResult:
-        results = [self.measure(text or "") for text in batch.column("text").to_pylist()]
-        rows = [values for values, _ in results]
-        return RowResult(set_columns(batch, rows_to_columns(self.column_types, rows)), [why for _, why in results])
+        columns, reasons = self._decide(self._measures(batch.column("text")))
+        return RowResult(set_columns(batch, columns), reasons)
 
     def measure(self, text: str) -> tuple[list[float | None], str | None]:
-        """The measures of one document (``None`` where not computed) and the removal reason."""
-        doc = _Document(text)
-        values: list[float | None] = [None] * len(_REPETITION_RULES)
-        for i, (key, rule, _, _) in enumerate(_REPETITION_RULES):
+        """The measures of one document (``None`` where not reached) and the removal reason."""
+        columns, reasons = self._decide(self._measures(pa.array([text], pa.string())))
+        return [column[0].as_py() for column in columns.values()], reasons[0]
+
+    def _measures(self, texts: pa.Array) -> list[np.ndarray]:
+        """One array per rule (table order) of its value for every document."""
+        py_texts = [t or "" for t in texts.to_pylist()]
+        line_stats = np.array([duplicate_stats(lines(t)) for t in py_texts], dtype=float).reshape(-1, 2)
+        para_stats = np.array([duplicate_stats(paragraphs(t)) for t in py_texts], dtype=float).reshape(-1, 2)
+        grams = ngram_fractions(texts, tuple(TOP_NGRAM_THRESHOLDS), DUPLICATE_NGRAMS)
+        return [line_stats[:, 0], para_stats[:, 0], line_stats[:, 1], para_stats[:, 1],
+                *(grams[f"top_{n}"] for n in TOP_NGRAM_THRESHOLDS),
+                *(grams[f"dup_{n}"] for n in DUPLICATE_NGRAM_THRESHOLDS)]
+
+    def _decide(self, measured: list[np.ndarray]) -> tuple[dict[str, pa.Array], list[str | None]]:
+        """Check the rules in table order; a value after the rule that fired stays null."""
+        n = len(measured[0])
+        fired = np.full(n, len(_REPETITION_RULES))  # index of the first rule that fired
+        for i, (key, *_ignored) in enumerate(_REPETITION_RULES):
             limit = getattr(self, key)
-            if limit is None:
-                continue
-            value = values[i] = doc.value(key)
-            if value > limit:
-                return values, reason(rule, f"{_fmt(value)} > {key} {_fmt(limit)}")
-        return values, None
+            if limit is not None:
+                fired[(fired == len(_REPETITION_RULES)) & (measured[i] > limit)] = i
+        columns = {}
+        for i, (name, _) in enumerate(self.column_types):
+            unreached = fired < i if getattr(self, _REPETITION_RULES[i][0]) is not None else np.ones(n, bool)
+            columns[name] = pa.array(measured[i], pa.float64(), mask=unreached)
+        reasons: list[str | None] = [None] * n
+        for doc in np.flatnonzero(fired < len(_REPETITION_RULES)).tolist():
+            key, rule, *_ = _REPETITION_RULES[fired[doc]]
+            reasons[doc] = reason(rule, f"{_fmt(measured[fired[doc]][doc])} > {key} {_fmt(getattr(self, key))}")
+        return columns, reasons
