@@ -8,7 +8,6 @@ block between blank lines.
 from __future__ import annotations
 
 import re
-import string
 from itertools import filterfalse
 from operator import methodcaller
 
@@ -32,19 +31,6 @@ ELLIPSES = ("...", "…")
 #: A letter: a word character that is neither a digit nor "_" (str.isalpha, plus numeric
 #: symbols such as "½").
 _LETTER = re.compile(r"[^\W\d_]")
-#: Punctuation (neither word character nor space) at either end of a token.
-_EDGE_PUNCT = re.compile(r"^[^\w\s]+|[^\w\s]+$")
-_COMMON_PUNCT = "".join(c for c in string.punctuation if c != "_") + "«»‹›„‚“”‘’—–…¡¿·•"
-
-
-def _strip_punctuation(token: str) -> str:
-    """``token`` without the punctuation around it (``"(the,"`` -> ``the``)."""
-    core = token.strip(_COMMON_PUNCT)  # fast path; exact once both ends are letters or digits
-    if not core or (core[0].isalnum() and core[-1].isalnum()):
-        return core
-    return _EDGE_PUNCT.sub("", core)
-
-
 def _ratio(count: int, total: int) -> float:
     return count / total if total else 0.0
 
@@ -163,15 +149,16 @@ class GopherQuality(RowOp):
             _ratio(sum(map(len, tokens)), n), _ratio(text.count("#"), n),
             _ratio(text.count("...") + text.count("…"), n), _ratio(n - no_letter, n))
         bullets, ellipsis_lines = _ratio(bullets, len(rows)), _ratio(ellipsis_lines, len(rows))
-        return n, mean_len, hashes, ellipses, bullets, ellipsis_lines, alpha, self._count_stop_words(tokens)
+        return n, mean_len, hashes, ellipses, bullets, ellipsis_lines, alpha, self._count_stop_words(text)
 
-    def _count_stop_words(self, tokens: list[str]) -> int:
-        distinct = set(map(str.lower, set(tokens)))
-        found = self._stops & distinct
-        if len(found) < len(self._stops):
-            stripped = set(map(_strip_punctuation, filterfalse(str.isalnum, distinct)))
-            found |= self._stops & stripped
-        return len(found)
+    def _count_stop_words(self, text: str) -> int:
+        """Distinct stop words among the words, compared without case and surrounding punctuation."""
+        pattern = getattr(self, "_cache_stop_re", None)
+        if pattern is None:
+            alternatives = "|".join(re.escape(w) for w in sorted(self._stops, key=len, reverse=True))
+            # A whole whitespace token, allowing punctuation (neither word character nor space) around it.
+            pattern = self._cache_stop_re = re.compile(rf"(?<!\S)[^\w\s]*({alternatives})[^\w\s]*(?!\S)", re.I)
+        return len({m.lower() for m in pattern.findall(text)} & self._stops)
 
     def _reason(self, row: tuple) -> str | None:
         n, mean_len, hashes, ellipses, bullets, ellipsis_lines, alpha, stops = row
