@@ -72,3 +72,17 @@ def test_invariant_kept_plus_removed_equals_input(tmp_path, sample_subset):
     removed = read_output(tmp_path / "out", "removed").column("id").to_pylist()
     assert not set(kept) & set(removed)
     assert len(kept) + len(removed) == result.counts["input"] == 1500
+
+
+def test_audit_fails_loudly_when_output_records_go_missing(tmp_path, sample_subset):
+    from thresher.errors import InvariantError
+
+    _run(tmp_path, sample_subset, shard_rows=500)
+    victim = sorted((tmp_path / "out" / "kept").glob("part-*"))[0]
+    lost = read_output(tmp_path / "out", "kept").column("id").to_pylist()
+    victim.unlink()
+    with pytest.raises(InvariantError, match=r"audit failed: 1500 input records but .* missing from the output: \["):
+        _run(tmp_path, sample_subset, shard_rows=500)
+    assert lost  # the message names real ids; --fresh rebuilds the output
+    assert run(Recipe.from_dict(make_recipe(tmp_path, sample_subset, PIPELINE, shard_rows=500), base_dir=tmp_path),
+               fresh=True).counts["input"] == 1500

@@ -106,7 +106,8 @@ class LocalExecutor:
         decisions_path = stage_dir / "decisions.parquet"
         if not decisions_path.exists():
             keys = _read_keys(stage_dir, list(sources))
-            ctx = OpContext(seed=seed, step=step.name, work_dir=stage_dir, workers=self.plan.workers)
+            ctx = OpContext(seed=seed, step=step.name, work_dir=stage_dir, workers=self.plan.workers,
+                            sources=tuple(sources.values()))
             write_parquet(step.op.decide(keys, ctx), decisions_path)
         if pq.read_metadata(decisions_path).num_rows == 0:  # nothing removed: pass the shards through
             n = prev["kept"]

@@ -34,6 +34,9 @@ class OpContext:
     step: str = ""
     work_dir: Path | None = None
     workers: int = 1
+    #: For a global op's ``decide``: the stage's input shards, in order, should it need a second
+    #: look at a few records (e.g. the rare candidates that its compact keys flagged).
+    sources: tuple[Path, ...] = ()
 
 
 @dataclass
