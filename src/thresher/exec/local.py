@@ -89,7 +89,7 @@ class LocalExecutor:
         return meta
 
     def _row(self, stage: Stage, stage_dir: Path, prev: dict) -> dict:
-        tasks = [RowTask(shard, Path(path), tuple(stage.steps), stage_dir, self.plan.recipe.seed)
+        tasks = [RowTask(shard, Path(path), stage_dir, self.plan.recipe.seed, steps=tuple(stage.steps))
                  for shard, path in prev["shards"].items()]
         stats = self._map(stage, tasks, prev["kept"], weight="rows_in")
         meta = _merge(stats, computed=self._computed)
@@ -100,7 +100,7 @@ class LocalExecutor:
         step = stage.steps[0]
         seed = self.plan.recipe.seed
         sources = {shard: Path(path) for shard, path in prev["shards"].items()}
-        key_tasks = [KeysTask(shard, path, step, stage_dir, seed) for shard, path in sources.items()]
+        key_tasks = [KeysTask(shard, path, stage_dir, seed, step=step) for shard, path in sources.items()]
         self._map(stage, key_tasks, prev["kept"], weight="rows_in", phase="keys")
         computed_keys = self._computed
         decisions_path = stage_dir / "decisions.parquet"
@@ -113,7 +113,8 @@ class LocalExecutor:
             n = prev["kept"]
             return {"rows_in": n, "kept": n, "computed_units": computed_keys, "shards": prev["shards"],
                     "steps": {step.name: {"in": n, "removed": {}, "seconds": 0.0}}}
-        apply_tasks = [ApplyTask(shard, path, step, decisions_path, stage_dir, seed) for shard, path in sources.items()]
+        apply_tasks = [ApplyTask(shard, path, stage_dir, seed, step=step, decisions=decisions_path)
+                       for shard, path in sources.items()]
         stats = self._map(stage, apply_tasks, prev["kept"], weight="rows_in", phase="apply")
         meta = _merge(stats, computed=self._computed + computed_keys)
         meta["shards"] = {t.shard: str(kept_path(stage_dir, t.shard)) for t in apply_tasks}

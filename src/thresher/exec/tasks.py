@@ -41,10 +41,11 @@ class IngestTask:
 
 
 @dataclass(frozen=True)
-class RowTask:
+class ShardTask:
+    """Work on one shard of the previous stage's output."""
+
     shard: str
     source: Path
-    steps: tuple[Step, ...]
     stage_dir: Path
     seed: int
 
@@ -54,30 +55,19 @@ class RowTask:
 
 
 @dataclass(frozen=True)
-class KeysTask:
-    shard: str
-    source: Path
-    step: Step
-    stage_dir: Path
-    seed: int
-
-    @property
-    def unit(self) -> str:
-        return self.shard
+class RowTask(ShardTask):
+    steps: tuple[Step, ...] = ()
 
 
 @dataclass(frozen=True)
-class ApplyTask:
-    shard: str
-    source: Path
-    step: Step
-    decisions: Path
-    stage_dir: Path
-    seed: int
+class KeysTask(ShardTask):
+    step: Step | None = None
 
-    @property
-    def unit(self) -> str:
-        return self.shard
+
+@dataclass(frozen=True)
+class ApplyTask(ShardTask):
+    step: Step | None = None
+    decisions: Path | None = None
 
 
 def run_task(task) -> dict:

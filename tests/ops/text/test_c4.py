@@ -6,9 +6,9 @@ import pickle
 
 import pyarrow as pa
 import pytest
+from textcases import column, run
 
 from thresher.errors import RecipeError
-from thresher.ops.base import OpContext
 from thresher.ops.text.c4 import C4Quality, count_sentences
 
 # The preamble of the GNU GPL version 3, one paragraph per line.
@@ -31,16 +31,6 @@ QUOTE = "He said, “Free software is a matter of liberty, not price.”"
 FORMAT_DOC = ("The string on which this method is called can contain literal text or replacement fields "
               "delimited by braces {}.")
 LOREM = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt."
-
-
-def run(op, texts):
-    batch = pa.RecordBatch.from_pydict({"id": pa.array([f"d{i}" for i in range(len(texts))], pa.string()),
-                                        "text": pa.array(texts, pa.string())})
-    return op.process(batch, OpContext())
-
-
-def column(result, name):
-    return result.batch.column(name).to_pylist()
 
 
 def test_prose_is_kept_unchanged():

@@ -6,9 +6,9 @@ import pickle
 
 import pyarrow as pa
 import pytest
+from textcases import column, rule, run
 
 from thresher.errors import RecipeError
-from thresher.ops.base import OpContext
 from thresher.ops.text.fineweb import FineWebQuality
 
 # The GPL-3 preamble as Debian ships it, hard-wrapped: most lines end mid-sentence.
@@ -55,18 +55,6 @@ SENTENCES = [
 ]
 
 
-def run(op, texts):
-    batch = pa.RecordBatch.from_pydict({"id": pa.array([f"d{i}" for i in range(len(texts))], pa.string()),
-                                        "text": pa.array(texts, pa.string())})
-    return op.process(batch, OpContext())
-
-
-def column(result, name):
-    return result.batch.column(name).to_pylist()
-
-
-def rule(reason):
-    return None if reason is None else reason.split(": ", 1)[0]
 
 
 def test_hard_wrapped_license_prose_is_kept():

@@ -10,9 +10,9 @@ import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from textcases import column, rule, run
 
 from thresher.errors import RecipeError
-from thresher.ops.base import OpContext
 from thresher.ops.text.gopher import GopherQuality, GopherRepetition
 from thresher.ops.text.ngrams import ngram_fractions
 from thresher.ops.text.words import duplicate_stats
@@ -44,18 +44,6 @@ SENTENCES = [s.strip() + "." for p in PREAMBLE for s in p.split(". ") if s.strip
 WORDS = PROSE.split()
 
 
-def run(op, texts):
-    batch = pa.RecordBatch.from_pydict({"id": pa.array([f"d{i}" for i in range(len(texts))], pa.string()),
-                                        "text": pa.array(texts, pa.string())})
-    return op.process(batch, OpContext())
-
-
-def column(result, name):
-    return result.batch.column(name).to_pylist()
-
-
-def rule(reason):
-    return None if reason is None else reason.split(": ", 1)[0]
 
 
 # --- gopher_quality -----------------------------------------------------------------------------
