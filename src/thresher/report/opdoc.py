@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from ..ops.registry import all_ops, get_op
 
 __all__ = ["list_ops", "describe_op"]
@@ -12,10 +14,16 @@ def _first_line(doc: str | None) -> str:
 
 
 def list_ops() -> str:
+    """Each op: name, kind, one-line doc, then its parameters with their defaults."""
     ops = all_ops()
     width = max(len(n) for n in ops)
-    lines = [f"{name:<{width}}  {cls.kind:<6}  {_first_line(cls.__doc__)}" for name, cls in ops.items()]
-    lines.append("\n`thresher ops NAME` shows an op's parameters.")
+    lines = []
+    for name, cls in ops.items():
+        lines.append(f"{name:<{width}}  {cls.kind:<6}  {_first_line(cls.__doc__)}")
+        params = ", ".join(f"{p}={param.default!r}" for p, param in cls.params.items())
+        lines.append(textwrap.fill(params or "(no parameters)", width=100, initial_indent=" " * (width + 10),
+                                   subsequent_indent=" " * (width + 10)))
+    lines.append("\n`thresher ops NAME` shows an op's parameters with their ranges and meaning.")
     return "\n".join(lines)
 
 
