@@ -34,7 +34,8 @@ OUTPUT_PARAMS = {
 EXECUTOR_PARAMS = {
     "kind": Param(str, "local", "where to run", choices=("local",)),
     "workers": Param(object, "auto", "worker processes: an int >= 1 or 'auto' (= cores)"),
-    "shard_rows": Param(int, 10_000, "records per shard (bounds each worker's memory)", low=1),
+    "shard_rows": Param(object, "auto", "records per shard, an int >= 1 or 'auto' (bounds each worker's "
+                        "memory; auto: about 1/16 of the input, between 1,000 and 10,000)"),
     "fuse_row_steps": Param(bool, False, "run consecutive row-local steps in one pass (less disk, "
                             "but editing one of them recomputes the whole group)"),
 }
@@ -58,7 +59,7 @@ class OutputConfig:
 class ExecutorConfig:
     kind: str = "local"
     workers: int | str = "auto"
-    shard_rows: int = 10_000
+    shard_rows: int | str = "auto"
     fuse_row_steps: bool = False
 
 
@@ -91,7 +92,8 @@ class Recipe:
         self.input = _section(self.input, InputConfig, INPUT_PARAMS, "input")
         self.output = _section(self.output, OutputConfig, OUTPUT_PARAMS, "output")
         self.executor = _section(self.executor, ExecutorConfig, EXECUTOR_PARAMS, "executor")
-        _check_workers(self.executor.workers)
+        _check_auto_int("executor.workers", self.executor.workers)
+        _check_auto_int("executor.shard_rows", self.executor.shard_rows)
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise RecipeError(f"seed must be an int, got {self.seed!r}.")
         self.base_dir = Path(self.base_dir)
@@ -165,10 +167,10 @@ def _section(value: Any, cls: type, declared: dict[str, Param], owner: str):
     return cls(**resolved)
 
 
-def _check_workers(workers: Any) -> None:
-    ok = workers == "auto" or (isinstance(workers, int) and not isinstance(workers, bool) and workers >= 1)
+def _check_auto_int(name: str, value: Any) -> None:
+    ok = value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1)
     if not ok:
-        raise RecipeError(f"executor.workers must be an int >= 1 or 'auto', got {workers!r}.")
+        raise RecipeError(f"{name} must be an int >= 1 or 'auto', got {value!r}.")
 
 
 def _parse_step(index: int, entry: Any) -> Op:

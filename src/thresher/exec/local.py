@@ -77,7 +77,7 @@ class LocalExecutor:
     def _ingest(self, stage: Stage, stage_dir: Path) -> dict:
         recipe = self.plan.recipe
         opts = ReadOptions(text_field=recipe.input.text_field, id_field=recipe.input.id_field,
-                           on_error=recipe.input.on_error, batch_rows=recipe.executor.shard_rows)
+                           on_error=recipe.input.on_error, batch_rows=self.plan.shard_rows)
         tasks = [IngestTask(i, f.path, f.rel, opts, stage_dir) for i, f in enumerate(self.plan.files)]
         total = self.plan.estimate.get("records")
         stats = self._map(stage, tasks, total, weight="rows_in")

