@@ -26,7 +26,7 @@ examples:
   thresher run examples/default.yaml --fresh    start over
   thresher plan examples/default.yaml           stages, memory and disk estimate
   thresher ops gopher_quality                   one op's parameters
-  thresher explain out/default 'fortunes/art:12' why a record was kept or removed
+  thresher explain out/default 'fortunes-es/es/refranes.fortunes#2358'  why a record was removed
   thresher inspect out/default                  counts by step and reason, examples"""
 
 
