@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import xxhash
 
-__all__ = ["Tokens", "tokenize", "ngram_fractions"]
+__all__ = ["Tokens", "tokenize", "rolling_hashes", "ngram_fractions"]
 
 _MULT = np.uint64(0x9E3779B97F4A7C15)
 #: Documents are processed in chunks of about this many words, which bounds memory.
@@ -40,13 +41,16 @@ class Tokens:
 
 
 def tokenize(texts: pa.Array) -> Tokens:
-    """Split ``texts`` into whitespace words and hash each distinct word to 64 bits."""
+    """Split ``texts`` into whitespace words and hash each word to 64 bits (xxh3 of its UTF-8,
+    computed once per distinct word): the same word has the same hash in every batch."""
     lists = pc.utf8_split_whitespace(texts.fill_null(""))
     counts = pc.list_value_length(lists).to_numpy(zero_copy_only=False).astype(np.int64)
     flat = pc.list_flatten(lists)
     encoded = pc.dictionary_encode(flat)
-    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.uint64)
-    ids = _mix(codes + np.uint64(1))
+    digest = xxhash.xxh3_64_intdigest
+    distinct = np.fromiter((digest(w.encode("utf-8", "surrogatepass")) for w in encoded.dictionary.to_pylist()),
+                           dtype=np.uint64, count=len(encoded.dictionary))
+    ids = distinct[encoded.indices.to_numpy(zero_copy_only=False)]
     lengths = pc.utf8_length(flat).to_numpy(zero_copy_only=False).astype(np.int64)
     doc = np.repeat(np.arange(len(counts)), counts)
     ends = np.cumsum(counts)
@@ -93,11 +97,8 @@ def _fractions(tok: Tokens, top: tuple[int, ...], duplicate: tuple[int, ...]) ->
     prefix = np.concatenate([[0], np.cumsum(tok.lengths)])
     doc_salt = _mix(tok.doc.astype(np.uint64) + np.uint64(1 << 40))
     out: dict[str, np.ndarray] = {}
-    hashes = tok.ids.copy()
-    candidates = np.arange(len(hashes))  # an n-gram can repeat only where its (n-1)-gram does
-    for n in range(2, max((*top, *duplicate, 1)) + 1):
-        with np.errstate(over="ignore"):
-            hashes = hashes[:-1] * _MULT + tok.ids[n - 1:]
+    candidates = np.arange(len(tok.ids))  # an n-gram can repeat only where its (n-1)-gram does
+    for n, hashes in rolling_hashes(tok, max((*top, *duplicate, 1))):
         candidates = candidates[candidates < len(hashes)]
         candidates = candidates[candidates + n <= tok.end[candidates]]
         groups = _Groups(hashes[candidates] ^ doc_salt[candidates], candidates, tok.doc)
@@ -107,6 +108,16 @@ def _fractions(tok: Tokens, top: tuple[int, ...], duplicate: tuple[int, ...]) ->
             out[f"dup_{n}"] = _covered_chars(groups.repeats(), n, tok) / safe_total
         candidates = groups.repeated_positions()
     return out
+
+
+def rolling_hashes(tok: Tokens, up_to: int):
+    """Yield ``(n, hashes)`` for n = 2..``up_to``: ``hashes[i]`` is the hash of the n words from
+    flat position ``i`` (meaningful where ``i + n <= tok.end[i]``, i.e. inside one document)."""
+    hashes = tok.ids.copy()
+    for n in range(2, up_to + 1):
+        with np.errstate(over="ignore"):
+            hashes = hashes[:-1] * _MULT + tok.ids[n - 1:]
+        yield n, hashes
 
 
 class _Groups:
