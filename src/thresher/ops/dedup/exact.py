@@ -7,11 +7,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
-from ...errors import InputError
 from ...params import Param
 from ..base import GlobalOp, OpContext, reason
 from ..registry import register_op
 from ..text.words import dedup_key, normalize_text
+from .keep import KEEP_PARAMS, priority_column, representatives
 
 __all__ = ["DedupExact"]
 
@@ -36,9 +36,7 @@ class DedupExact(GlobalOp):
 
     params = {
         "normalize": Param(str, "full", "text normalization before hashing", choices=("full", "whitespace", "none")),
-        "priority": Param(str, None, "numeric column ranking which duplicate to keep (null: keep the smallest id)",
-                          nullable=True),
-        "prefer": Param(str, "highest", "keep the highest or lowest priority", choices=("highest", "lowest")),
+        **KEEP_PARAMS,
     }
 
     def holds(self) -> str:
@@ -52,33 +50,21 @@ class DedupExact(GlobalOp):
             lo.append(h & _MASK64)
         cols = {"id": batch.column("id"), "h1": pa.array(hi, pa.uint64()), "h2": pa.array(lo, pa.uint64())}
         if self.priority is not None:
-            cols["priority"] = self._priority(batch)
+            cols["priority"] = priority_column(self.name, self.priority, batch)
         return pa.table(cols)
 
     def decide(self, keys: pa.Table, ctx: OpContext) -> pa.Table:
-        order = [("h1", "ascending"), ("h2", "ascending")]
-        if self.priority is not None:
-            direction = "descending" if self.prefer == "highest" else "ascending"
-            order.append(("priority", direction))
-        order.append(("id", "ascending"))
-        table = keys.sort_by(order) if keys.num_rows else keys
-        h1, h2 = table.column("h1").to_numpy(), table.column("h2").to_numpy()
-        starts = np.ones(len(h1), dtype=bool)
-        starts[1:] = (h1[1:] != h1[:-1]) | (h2[1:] != h2[:-1])
-        group = np.cumsum(starts) - 1
-        first_of_group = np.flatnonzero(starts)
-        rep_index = first_of_group[group]
-        sizes = np.diff(np.append(first_of_group, len(h1)))[group]
-        dup = np.flatnonzero(~starts)
-        ids = table.column("id")
-        reps = pc.take(ids, pa.array(rep_index[dup]))
+        pairs = np.stack([keys.column("h1").to_numpy(), keys.column("h2").to_numpy()], axis=1)
+        groups = np.unique(pairs, axis=0, return_inverse=True)[1].reshape(-1) if len(pairs) else np.zeros(0, int)
+        priority = keys.column("priority") if self.priority is not None else None
+        rep = representatives(groups, keys.column("id"), priority, self.prefer)
+        sizes = np.bincount(groups)[groups] if len(groups) else groups
+        dup = np.flatnonzero(rep != np.arange(len(rep)))
+        ids = keys.column("id")
+        reps = pc.take(ids, pa.array(rep[dup]))
         texts = [reason("exact duplicate", f"same normalized text as {r} (group of {n})")
                  for r, n in zip(reps.to_pylist(), sizes[dup].tolist())]
-        return pa.table({
-            "id": pc.take(ids, pa.array(dup)),
-            "reason": pa.array(texts, pa.string()),
-            "dup_of": reps,
-        })
+        return pa.table({"id": pc.take(ids, pa.array(dup)), "reason": pa.array(texts, pa.string()), "dup_of": reps})
 
     def _key(self, text: str) -> str:
         if self.normalize == "full":
@@ -86,11 +72,3 @@ class DedupExact(GlobalOp):
         if self.normalize == "whitespace":
             return normalize_text(text, form=None, strip_control=False)
         return text
-
-    def _priority(self, batch: pa.RecordBatch) -> pa.Array:
-        if self.priority not in batch.schema.names:
-            raise InputError(f"dedup_exact.priority: no column {self.priority!r}; columns: {batch.schema.names}")
-        values = batch.column(self.priority)
-        if not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)):
-            raise InputError(f"dedup_exact.priority: column {self.priority!r} must be numeric, got {values.type}.")
-        return values.cast(pa.float64())
