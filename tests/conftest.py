@@ -88,6 +88,7 @@ PIPELINE = [
     {"dedup_exact": {}},
     {"pii": {}},
     {"filter": {"expr": "th_words < 3000"}},
+    {"dedup_minhash": {"threshold": 0.7}},
 ]
 
 

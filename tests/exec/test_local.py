@@ -31,7 +31,8 @@ def test_reference_run_removes_for_each_reason_and_keeps_the_rest(reference):
     assert by_step["length"]["removed"]["too few words"] > 0
     assert by_step["language"]["removed"]["language not kept"] > 0  # Italian and Spanish fortunes
     assert by_step["dedup_exact"]["removed"]["exact duplicate"] > 0  # fortunes repeat across files
-    assert {r["removed_by"] for r in removed} >= {"length", "language", "dedup_exact"}
+    assert by_step["dedup_minhash"]["removed"]["near duplicate"] > 0  # e.g. the same quote, reworded
+    assert {r["removed_by"] for r in removed} >= {"length", "language", "dedup_exact", "dedup_minhash"}
     assert all(r["reason"] for r in removed)
     assert all(r["dup_of"] for r in removed if r["removed_by"] == "dedup_exact")
 
@@ -52,7 +53,8 @@ def test_editing_one_step_recomputes_only_from_it(tmp_path, sample_subset):
     edited = _run(tmp_path, sample_subset, steps=steps, shard_rows=500)
     status = {s["stage"]: s["status"] for s in edited.manifest["stages"]}
     assert status == {"ingest": "reused", "input": "reused", "normalize": "reused", "length": "reused",
-                      "language": "reused", "dedup_exact": "computed", "pii": "computed", "filter": "computed"}
+                      "language": "reused", "dedup_exact": "computed", "pii": "computed", "filter": "computed",
+                      "dedup_minhash": "computed"}
     assert edited.counts["input"] == first.counts["input"]
     # and back: the original output again, bit for bit
     _run(tmp_path, sample_subset, shard_rows=500)
@@ -62,7 +64,7 @@ def test_editing_one_step_recomputes_only_from_it(tmp_path, sample_subset):
 def test_fused_row_steps_give_the_same_output(tmp_path, sample_subset, reference):
     result = _run(tmp_path, sample_subset, fuse_row_steps=True, shard_rows=400, workers=2)
     assert [s["stage"] for s in result.manifest["stages"]] == [
-        "ingest", "input", "normalize+length+language", "dedup_exact", "pii+filter"]
+        "ingest", "input", "normalize+length+language", "dedup_exact", "pii+filter", "dedup_minhash"]
     assert output_digest(tmp_path / "out") == reference[1]
 
 

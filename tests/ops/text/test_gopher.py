@@ -309,3 +309,9 @@ def test_pickles_and_keeps_working(op):
 def test_bad_parameters_name_the_op_and_parameter(cls, params, message):
     with pytest.raises(RecipeError, match=message):
         cls(**params)
+
+
+def test_whitespace_around_a_document_is_not_a_word():
+    padded = _fractions([["\n to", "be", "or", "not", "to", "be \t"], ["  "]], top=(2,), duplicate=(2,))
+    plain = _fractions([["to", "be", "or", "not", "to", "be"], []], top=(2,), duplicate=(2,))
+    assert padded["top_2"].tolist() == plain["top_2"].tolist() and padded["dup_2"].tolist() == plain["dup_2"].tolist()

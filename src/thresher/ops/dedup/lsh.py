@@ -118,6 +118,8 @@ def candidate_edges(keys: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np
     linked to the bucket's first document (a star per bucket is enough for components)."""
     us, vs = [], []
     index = np.flatnonzero(valid)
+    if not len(index):
+        return np.array([], np.int64), np.array([], np.int64)
     for band in range(keys.shape[1]):
         column = keys[index, band]
         order = np.argsort(column, kind="stable")
@@ -127,8 +129,6 @@ def candidate_edges(keys: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np
         linked = ~starts
         us.append(leader[linked])
         vs.append(members[linked])
-    if not us:
-        return np.array([], np.int64), np.array([], np.int64)
     u, v = np.concatenate(us), np.concatenate(vs)
     pairs = np.unique(np.stack([u, v], axis=1), axis=0) if len(u) else np.empty((0, 2), np.int64)
     return pairs[:, 0], pairs[:, 1]

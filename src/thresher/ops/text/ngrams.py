@@ -44,15 +44,17 @@ def tokenize(texts: pa.Array) -> Tokens:
     """Split ``texts`` into whitespace words and hash each word to 64 bits (xxh3 of its UTF-8,
     computed once per distinct word): the same word has the same hash in every batch."""
     lists = pc.utf8_split_whitespace(texts.fill_null(""))
-    counts = pc.list_value_length(lists).to_numpy(zero_copy_only=False).astype(np.int64)
     flat = pc.list_flatten(lists)
+    lengths = pc.utf8_length(flat).to_numpy(zero_copy_only=False).astype(np.int64)
+    nonempty = lengths > 0  # Arrow keeps an empty token for leading/trailing whitespace; str.split() does not
+    flat, lengths = flat.filter(pa.array(nonempty)), lengths[nonempty]
+    doc = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False).astype(np.int64)[nonempty]
+    counts = np.bincount(doc, minlength=len(texts))
     encoded = pc.dictionary_encode(flat)
     digest = xxhash.xxh3_64_intdigest
     distinct = np.fromiter((digest(w.encode("utf-8", "surrogatepass")) for w in encoded.dictionary.to_pylist()),
                            dtype=np.uint64, count=len(encoded.dictionary))
     ids = distinct[encoded.indices.to_numpy(zero_copy_only=False)]
-    lengths = pc.utf8_length(flat).to_numpy(zero_copy_only=False).astype(np.int64)
-    doc = np.repeat(np.arange(len(counts)), counts)
     ends = np.cumsum(counts)
     return Tokens(ids, lengths, doc, ends[doc] if len(doc) else doc, len(counts))
 

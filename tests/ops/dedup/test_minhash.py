@@ -1,0 +1,124 @@
+"""dedup_minhash: near-duplicates of real text found, different texts kept, deterministic."""
+
+import gzip
+import json
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from conftest import PROSE, SAMPLE, make_recipe, read_output, write_jsonl
+from thresher import Recipe, run
+from thresher.errors import RecipeError
+from thresher.ops import OpContext
+from thresher.ops.dedup.lsh import optimal_bands, signatures
+from thresher.ops.dedup.minhash import DedupMinhash
+
+# datasketch.lsh._optimal_param(threshold, num_perm, 0.5, 0.5), recorded from datasketch 2.0.0.
+DATASKETCH = {(0.5, 64): (14, 4), (0.5, 128): (25, 5), (0.5, 256): (42, 6), (0.7, 64): (8, 8), (0.7, 128):
+              (14, 9), (0.7, 256): (25, 10), (0.8, 64): (5, 11), (0.8, 128): (9, 13), (0.8, 256): (17, 15),
+              (0.9, 64): (3, 21), (0.9, 128): (5, 25), (0.9, 256): (9, 28)}
+
+
+@pytest.mark.parametrize("setting", sorted(DATASKETCH))
+def test_bands_and_rows_are_datasketchs(setting):
+    assert optimal_bands(*setting) == DATASKETCH[setting]
+
+
+def _long_docs(n=30):
+    """Real fortunes of at least 40 words from the bundled sample, distinct."""
+    docs, seen = [], set()
+    with gzip.open(SAMPLE, "rt", encoding="utf-8") as src:
+        for line in src:
+            rec = json.loads(line)
+            words = rec["text"].split()
+            if rec["source"] == "fortunes" and len(words) >= 40 and rec["text"] not in seen:
+                seen.add(rec["text"])
+                docs.append(rec)
+            if len(docs) == n:
+                break
+    return docs
+
+
+def _edit(text: str, every: int) -> str:
+    """Drop one word in every ``every``: a near-duplicate whose similarity falls as edits grow."""
+    words = text.split()
+    return " ".join(w for i, w in enumerate(words) if i % every != every - 1)
+
+
+def test_estimated_similarity_follows_true_jaccard():
+    text = PROSE[0] + " " + PROSE[1]
+    sigs = signatures(pa.array([text, _edit(text, 40), text.upper()]), 5, 256, 0)
+    assert (sigs[0] == sigs[2]).all()  # case and punctuation do not matter
+    assert 0.6 < (sigs[0] == sigs[1]).mean() < 1.0
+
+
+def _jaccard(a: str, b: str, n: int = 5) -> float:
+    def shingles(text):
+        words = "".join(c if c.isalnum() else " " for c in text.lower()).split()
+        return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+    sa, sb = shingles(a), shingles(b)
+    return len(sa & sb) / len(sa | sb)
+
+
+def test_finds_planted_near_duplicates_and_keeps_distinct_texts(tmp_path):
+    docs = _long_docs()
+    rows = [{"id": f"a-orig-{i:02d}", "text": d["text"]} for i, d in enumerate(docs)]
+    near = [{"id": f"b-near-{i:02d}", "text": _edit(d["text"], 30 + i)} for i, d in enumerate(docs[:10])]
+    truth = {r["id"]: _jaccard(r["text"], docs[i]["text"]) for i, r in enumerate(near)}
+    assert sum(j >= 0.8 for j in truth.values()) >= 5  # the test plants real near-duplicates
+    data = write_jsonl(tmp_path / "d.jsonl", rows + near)
+    step = {"dedup_minhash": {"threshold": 0.7, "bands": 32, "rows": 4, "verify": "signature"}}
+    run(Recipe.from_dict(make_recipe(tmp_path, data, [step]), base_dir=tmp_path))
+    removed = {r["id"]: r for r in read_output(tmp_path / "out", "removed").to_pylist()}
+    assert {i for i, j in truth.items() if j >= 0.8} <= set(removed)
+    for row in removed.values():  # only planted copies go, each pointing at its original
+        assert row["id"].startswith("b-near-") and row["dup_of"] == "a-orig-" + row["id"][7:]
+        assert row["cluster_size"] == 2 and 0.7 <= row["score"] <= 1
+        assert row["reason"].startswith("near duplicate: of a-orig-")
+
+
+def test_priority_decides_which_copy_stays():
+    text = PROSE[2] + " " + PROSE[3]
+    batch = pa.RecordBatch.from_pydict({"id": ["a", "b", "c"], "text": [text, text + " Indeed.", PROSE[0]],
+                                        "q": [0.1, 0.9, 0.5]})
+    op = DedupMinhash(priority="q", threshold=0.5)
+    decisions = op.decide(op.keys(batch, OpContext()), OpContext())
+    assert decisions.column("id").to_pylist() == ["a"]
+    assert decisions.column("dup_of").to_pylist() == ["b"]
+
+
+def test_verify_signature_only_removes_links_below_threshold():
+    text = PROSE[0] + " " + PROSE[1]
+    docs = [text, text.replace("practical", "useful"), PROSE[2]]  # one word changed: Jaccard ~0.86
+    batch = pa.RecordBatch.from_pydict({"id": ["a", "b", "c"], "text": docs})
+    loose = DedupMinhash(threshold=0.5, bands=32, rows=2)
+    strict = DedupMinhash(threshold=0.95, bands=32, rows=2, verify="signature")
+    ctx = OpContext()
+    assert loose.decide(loose.keys(batch, ctx), ctx).num_rows == 1
+    assert strict.decide(strict.keys(batch, ctx), ctx).num_rows == 0
+
+
+def test_empty_and_short_documents():
+    batch = pa.RecordBatch.from_pydict({"id": ["e1", "e2", "s1", "s2"], "text": ["", "  ", "two words", "Two words!"]})
+    op = DedupMinhash()
+    decisions = op.decide(op.keys(batch, OpContext()), OpContext())
+    assert decisions.column("id").to_pylist() == ["s2"]  # empty texts are never duplicates
+
+
+def test_bad_parameters_are_named():
+    with pytest.raises(RecipeError, match="bands and dedup_minhash.rows must be given together"):
+        DedupMinhash(bands=4)
+    with pytest.raises(RecipeError, match=r"bands x rows \(20 x 10\) must not exceed dedup_minhash.num_perm \(128\)"):
+        DedupMinhash(bands=20, rows=10)
+    with pytest.raises(RecipeError, match=r"dedup_minhash.threshold must be a float in \(0, 1\], got 0"):
+        DedupMinhash(threshold=0)
+    with pytest.raises(RecipeError, match="dedup_minhash.verify must be one of 'none', 'signature'"):
+        DedupMinhash(verify="exact")
+
+
+def test_signatures_do_not_depend_on_the_batch():
+    texts = [PROSE[0], PROSE[1], PROSE[2]]
+    together = signatures(pa.array(texts), 5, 64, 7)
+    alone = np.vstack([signatures(pa.array([t]), 5, 64, 7) for t in texts])
+    assert (together == alone).all()
