@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Create (idempotently) bench/.venv-peers: datatrove and what its Gopher / C4 filters need,
+# next to thresher itself, so that bench/heuristics.py runs both tools from one interpreter.
+#
+#   bash bench/setup_peers.sh          # then: bench/.venv-peers/bin/python bench/heuristics.py
+#
+# datatrove 0.10.x tokenizes English with spaCy (`spacy.blank("en")` plus the rule-based
+# "sentencizer" pipe, see datatrove/assets/tokenizer_assignment.csv): no model download, it
+# works offline. Its "processing" extra (regex, xxhash<4, ...) is mostly not needed here: only
+# regex (datatrove.utils.text) and orjson (JsonlReader) are; xxhash<4 as the data docs ask;
+# thresher works with xxhash 3.x, so both live in one environment.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(dirname "$HERE")"
+VENV="$HERE/.venv-peers"
+PY="${PYTHON:-python3}"
+
+DATATROVE_SPEC="${DATATROVE_SPEC:-datatrove==0.10.1}"
+SPACY_SPEC="${SPACY_SPEC:-spacy>=3.7,<4}"
+
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PY" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+fi
+
+# pip is a no-op when everything is already satisfied, so re-running is cheap.
+"$VENV/bin/python" -m pip install -q "$DATATROVE_SPEC" "$SPACY_SPEC" regex orjson "xxhash<4" psutil pyyaml
+if ! "$VENV/bin/python" -c "import sys, thresher; sys.exit(not thresher.__file__.startswith('$REPO/src/'))" 2>/dev/null; then
+  "$VENV/bin/python" -m pip install -q -e "$REPO"
+fi
+
+# Check offline: the blank English tokenizer loads and datatrove's filters import.
+"$VENV/bin/python" - <<'EOF'
+from importlib.metadata import version
+import spacy, thresher
+from datatrove.pipeline.filters import C4QualityFilter, GopherQualityFilter, GopherRepetitionFilter  # noqa: F401
+from datatrove.utils.text import split_into_words
+assert split_into_words("The end, (really).") == ["The", "end", ",", "(", "really", ")", "."]
+print(f"ok: thresher {thresher.__version__}, datatrove {version('datatrove')}, spacy {spacy.__version__}")
+EOF
