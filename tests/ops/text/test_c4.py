@@ -6,25 +6,14 @@ import pickle
 
 import pyarrow as pa
 import pytest
+from textcases import PREAMBLE as GPL_PREAMBLE
 from textcases import column, run
 
 from thresher.errors import RecipeError
 from thresher.ops.text.c4 import C4Quality, count_sentences
 
-# The preamble of the GNU GPL version 3, one paragraph per line.
-PREAMBLE = [
-    "The GNU General Public License is a free, copyleft license for software and other kinds of works.",
-    "When we speak of free software, we are referring to freedom, not price. Our General Public Licenses "
-    "are designed to make sure that you have the freedom to distribute copies of free software (and charge "
-    "for them if you wish), that you receive source code or can get it if you want it, that you can change "
-    "the software or use pieces of it in new free programs, and that you know you can do these things.",
-    "To protect your rights, we need to prevent others from denying you these rights or asking you to "
-    "surrender the rights. Therefore, you have certain responsibilities if you distribute copies of the "
-    "software, or if you modify it: responsibilities to respect the freedom of others.",
-    "For example, if you distribute copies of such a program, whether gratis or for a fee, you must pass "
-    "on to the recipients the same freedoms that you received. You must make sure that they, too, receive "
-    "or can get the source code. And you must show them these terms so they know their rights.",
-]
+# The preamble of the GNU GPL version 3, one paragraph per line (its second paragraph left out).
+PREAMBLE = [GPL_PREAMBLE[0], *GPL_PREAMBLE[2:]]
 PAGE = "\n".join(PREAMBLE)  # 1 + 2 + 2 + 3 = 8 sentences
 QUOTE = "He said, “Free software is a matter of liberty, not price.”"
 # Python documentation, str.format: a real sentence with a brace.
