@@ -665,7 +665,8 @@ def gq_cause(r: dict, rule: str, d: str) -> str:
         if d == "dt" and r["dt_m_alpha_nonsym"] >= 0.8:
             return "datatrove counts every punctuation token ( ) , . { } as a word without a letter"
         if d == "dt":
-            return "spaCy cuts symbol runs (box drawing, ASCII art, numbers with operators) into many letterless tokens"
+            return ("spaCy splits off symbols datatrove does not count as punctuation ('¿', '¡', box drawing, "
+                    "'/' in paths, digits): each is a letterless word")
         return "thresher's letterless whitespace words (numbers, '>>>', '--') weigh more than in spaCy's split"
     if rule == "gopher stop words":
         if d == "dt" and r["dt_m_stops_ci"] >= 2:
