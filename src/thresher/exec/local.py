@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import shutil
 import sys
 import time
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
@@ -80,10 +79,10 @@ class LocalExecutor:
                            on_error=recipe.input.on_error, batch_rows=self.plan.shard_rows)
         tasks = [IngestTask(i, f.path, f.rel, opts, stage_dir) for i, f in enumerate(self.plan.files)]
         total = self.plan.estimate.get("records")
-        stats = self._map(stage, tasks, total, weight="rows_in")
+        stats, computed = self._map(stage, tasks, total, weight="rows_in")
         shards = [s for st in stats for s in st["shards"]]
         _conform_schemas(stage_dir, shards, self.plan)
-        meta = _merge(stats, computed=self._computed)
+        meta = _merge(stats, computed=computed)
         meta["shards"] = {s: str(kept_path(stage_dir, s)) for s in shards}
         meta["text_bytes"] = sum(st.get("text_bytes", 0) for st in stats)
         return meta
@@ -91,8 +90,8 @@ class LocalExecutor:
     def _row(self, stage: Stage, stage_dir: Path, prev: dict) -> dict:
         tasks = [RowTask(shard, Path(path), stage_dir, self.plan.recipe.seed, steps=tuple(stage.steps))
                  for shard, path in prev["shards"].items()]
-        stats = self._map(stage, tasks, prev["kept"], weight="rows_in")
-        meta = _merge(stats, computed=self._computed)
+        stats, computed = self._map(stage, tasks, prev["kept"], weight="rows_in")
+        meta = _merge(stats, computed=computed)
         meta["shards"] = {t.shard: str(kept_path(stage_dir, t.shard)) for t in tasks}
         return meta
 
@@ -101,8 +100,7 @@ class LocalExecutor:
         seed = self.plan.recipe.seed
         sources = {shard: Path(path) for shard, path in prev["shards"].items()}
         key_tasks = [KeysTask(shard, path, stage_dir, seed, step=step) for shard, path in sources.items()]
-        self._map(stage, key_tasks, prev["kept"], weight="rows_in", phase="keys")
-        computed_keys = self._computed
+        _, computed_keys = self._map(stage, key_tasks, prev["kept"], weight="rows_in", phase="keys")
         decisions_path = stage_dir / "decisions.parquet"
         if not decisions_path.exists():
             keys = _read_keys(stage_dir, list(sources))
@@ -115,17 +113,18 @@ class LocalExecutor:
                     "steps": {step.name: {"in": n, "removed": {}, "seconds": 0.0}}}
         apply_tasks = [ApplyTask(shard, path, stage_dir, seed, step=step, decisions=decisions_path)
                        for shard, path in sources.items()]
-        stats = self._map(stage, apply_tasks, prev["kept"], weight="rows_in", phase="apply")
-        meta = _merge(stats, computed=self._computed + computed_keys)
+        stats, computed = self._map(stage, apply_tasks, prev["kept"], weight="rows_in", phase="apply")
+        meta = _merge(stats, computed=computed + computed_keys)
         meta["shards"] = {t.shard: str(kept_path(stage_dir, t.shard)) for t in apply_tasks}
         return meta
 
     # --- running tasks --------------------------------------------------------------------
-    def _map(self, stage: Stage, tasks: list, total: int | None, *, weight: str, phase: str = "") -> list[dict]:
-        """Run the tasks not yet done (in parallel), return every task's stats in task order."""
+    def _map(self, stage: Stage, tasks: list, total: int | None, *, weight: str,
+             phase: str = "") -> tuple[list[dict], int]:
+        """Run the tasks not yet done (in parallel); return every task's stats in task order and
+        how many tasks ran now (the others were done by an earlier, interrupted run)."""
         done = {t.unit: _done_stats(t) for t in tasks}
         pending = [t for t in tasks if done[t.unit] is None]
-        self._computed = len(pending)
         label = f"[{stage.index}/{len(self.plan.stages) - 1}] {stage.name}" + (f" ({phase})" if phase else "")
         bar = _progress(label, total, self.progress)
         bar.update(sum(s.get(weight, 0) for s in done.values() if s))
@@ -133,7 +132,7 @@ class LocalExecutor:
             done[task.unit] = stats
             bar.update(stats.get(weight, 0))
         bar.close()
-        return [done[t.unit] for t in tasks]
+        return [done[t.unit] for t in tasks], len(pending)
 
     def _execute(self, tasks: list) -> Iterable[tuple[object, dict]]:
         if self.plan.workers == 1 or len(tasks) <= 1:
@@ -164,8 +163,6 @@ class LocalExecutor:
             ctx.set_forkserver_preload(["thresher.exec.tasks", "thresher.ops.builtin"])
             self._pool = ProcessPoolExecutor(max_workers=self.plan.workers, mp_context=ctx)
         return self._pool
-
-    _computed = 0
 
 
 def _done_stats(task) -> dict | None:
@@ -246,7 +243,3 @@ def _schema_clash(schemas: dict[str, pa.Schema], plan: Plan) -> str | None:
 def _compatible(a: pa.DataType, b: pa.DataType) -> bool:
     numeric = (pa.types.is_integer, pa.types.is_floating)
     return a == b or (any(f(a) for f in numeric) and any(f(b) for f in numeric))
-
-
-def remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
