@@ -27,7 +27,8 @@ examples:
   thresher plan examples/default.yaml           stages, memory and disk estimate
   thresher ops gopher_quality                   one op's parameters
   thresher explain out/default 'fortunes-es/es/refranes.fortunes#2358'  why a record was removed
-  thresher inspect out/default                  counts by step and reason, examples"""
+  thresher inspect out/default                  counts by step and reason, examples
+  thresher dedup-eval out/default truth.jsonl   precision/recall of the dedup against known duplicates"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,6 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inspect", help="counts by step and reason, with a few examples")
     p.add_argument("output", type=Path)
     p.add_argument("--examples", type=int, default=2, metavar="N", help="examples per reason (default 2)")
+
+    p = sub.add_parser("dedup-eval", help="precision, recall and F1 of a run's dedup against known duplicates",
+                       description="Score the records a run's dedup steps removed against ground truth: a JSONL "
+                       "file of pairs {\"id\", \"dup_of\", optional \"jaccard\"} or clusters {\"cluster\": [...]}.")
+    p.add_argument("output", type=Path, help="the output directory of a run")
+    p.add_argument("truth", type=Path, help="the truth JSONL file")
+    p.add_argument("--min-jaccard", type=float, metavar="J", default=None,
+                   help="also score counting only pairs with jaccard >= J (default: 0.8 when the truth has jaccard)")
+    p.add_argument("--step", action="append", metavar="NAME", help="score these steps (default: every dedup step)")
+    p.add_argument("--json", action="store_true", help="print the scores as JSON")
     return parser
 
 
@@ -131,7 +142,27 @@ def _inspect(args) -> int:
     return 0
 
 
-_COMMANDS = {"run": _run, "plan": _plan, "ops": _ops, "explain": _explain, "inspect": _inspect}
+def _dedup_eval(args) -> int:
+    from .dedup_eval import format_scores, load_truth, removed_ids, score
+
+    truth = load_truth(args.truth)
+    removed = removed_ids(args.output, args.step)
+    rows = {"all duplicates": score(removed, truth)}
+    min_jaccard = args.min_jaccard
+    if min_jaccard is None and any("jaccard" in row for row in truth):
+        min_jaccard = 0.8
+    if min_jaccard is not None:
+        rows[f"jaccard >= {min_jaccard:g}"] = score(removed, truth, min_jaccard)
+    if args.json:
+        print(json.dumps({label: s.to_dict() for label, s in rows.items()}, indent=1))
+    else:
+        print(f"{len(removed):,} records removed by dedup steps; {len(truth):,} truth rows")
+        print(format_scores(rows))
+    return 0
+
+
+_COMMANDS = {"run": _run, "plan": _plan, "ops": _ops, "explain": _explain, "inspect": _inspect,
+             "dedup-eval": _dedup_eval}
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -7,10 +7,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..text.ngrams import rolling_hashes, tokenize
+from .kernels import minhash_into
 
 __all__ = ["optimal_bands", "signatures", "band_keys", "candidate_edges", "components", "s_curve", "is_empty"]
 
-_MAX_CELLS = 1 << 23  # shingles x permutations computed at once (64 MiB of uint64)
 _EMPTY = np.uint32(0xFFFFFFFF)
 
 
@@ -64,15 +64,7 @@ def signatures(texts: pa.Array, ngram: int, num_perm: int, seed: int) -> np.ndar
     if not len(shingles):
         return out
     a, b = permutations(num_perm, seed)
-    step = max(1, _MAX_CELLS // num_perm)
-    for lo in range(0, len(shingles), step):
-        x, who = shingles[lo:lo + step], owner[lo:lo + step]
-        with np.errstate(over="ignore"):
-            values = ((x[:, None] * a[None, :] + b[None, :]) >> np.uint64(32)).astype(np.uint32)
-        firsts = np.flatnonzero(np.r_[True, who[1:] != who[:-1]])
-        mins = np.minimum.reduceat(values, firsts, axis=0)
-        docs = who[firsts]
-        out[docs] = np.minimum(out[docs], mins)
+    minhash_into(shingles, owner, a, b, out)
     return out
 
 
