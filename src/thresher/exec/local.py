@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from ..errors import InputError, ResourceError
 from ..io.readers import ReadOptions
 from ..io.writers import write_parquet
-from ..ops.base import OpContext
+from ..ops.base import KeyParts, OpContext
 from .plan import Plan, Stage
 from .shards import clean_tmp, kept_path, read_json, stats_path, write_json
 from .tasks import ApplyTask, IngestTask, KeysTask, RowTask, run_task
@@ -103,7 +103,7 @@ class LocalExecutor:
         _, computed_keys = self._map(stage, key_tasks, prev["kept"], weight="rows_in", phase="keys")
         decisions_path = stage_dir / "decisions.parquet"
         if not decisions_path.exists():
-            keys = _read_keys(stage_dir, list(sources))
+            keys = KeyParts([stage_dir / "keys" / f"{s}.parquet" for s in sources])
             ctx = OpContext(seed=seed, step=step.name, work_dir=stage_dir, workers=self.plan.workers,
                             sources=tuple(sources.values()))
             write_parquet(step.op.decide(keys, ctx), decisions_path)
@@ -196,11 +196,6 @@ def _merge(stats: list[dict], *, computed: int) -> dict:
         "peak_rss_bytes": max((st.get("maxrss_bytes", 0) for st in stats), default=0),
         "computed_units": computed,
     }
-
-
-def _read_keys(stage_dir: Path, shards: list[str]) -> pa.Table:
-    tables = [pq.read_table(stage_dir / "keys" / f"{s}.parquet") for s in shards]
-    return pa.concat_tables(tables) if tables else pa.table({"id": pa.array([], pa.string())})
 
 
 def _conform_schemas(stage_dir: Path, shards: list[str], plan: Plan) -> None:

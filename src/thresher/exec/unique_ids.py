@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import xxhash
 
 from ..errors import InputError
-from ..ops.base import GlobalOp, OpContext, reason
+from ..ops.base import GlobalOp, KeyParts, OpContext, reason
 from ..params import Param
 
 __all__ = ["UniqueIds", "id_hashes"]
@@ -43,9 +43,12 @@ class UniqueIds(GlobalOp):
     def keys(self, batch: pa.RecordBatch, ctx: OpContext) -> pa.Table:
         return pa.table({"h": pa.array(id_hashes(batch.column("id")), pa.uint64())})
 
-    def decide(self, keys: pa.Table, ctx: OpContext) -> pa.Table:
+    def decide(self, keys: KeyParts | pa.Table, ctx: OpContext) -> pa.Table:
         empty = pa.table({name: pa.array([], pa.string()) for name in ("id", "th_source", "reason")})
-        hashes = keys.column("h").to_numpy()
+        keys = KeyParts.of(keys)
+        if not keys.num_rows:
+            return empty
+        hashes = keys.read(["h"]).column("h").to_numpy()
         values, counts = np.unique(hashes, return_counts=True)
         repeated = values[counts > 1]
         if not len(repeated):

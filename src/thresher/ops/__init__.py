@@ -1,9 +1,9 @@
 """Ops: the steps of a recipe. ``thresher ops`` lists them with their parameters."""
 
-from .base import GlobalOp, Op, OpContext, RowOp, RowResult, reason
+from .base import GlobalOp, KeyParts, Op, OpContext, RowOp, RowResult, reason
 from .registry import all_ops, build_op, get_op, register_op
 
-__all__ = ["Op", "RowOp", "GlobalOp", "OpContext", "RowResult", "reason",
+__all__ = ["Op", "RowOp", "GlobalOp", "KeyParts", "OpContext", "RowResult", "reason",
            "register_op", "get_op", "all_ops", "build_op"]
 
 

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar, Iterator, Sequence
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from ..params import Param, validate_params
 
-__all__ = ["Op", "RowOp", "GlobalOp", "OpContext", "RowResult", "reason", "COLUMN_PREFIX"]
+__all__ = ["Op", "RowOp", "GlobalOp", "OpContext", "RowResult", "KeyParts", "reason", "COLUMN_PREFIX"]
 
 #: Computed columns start with this prefix so that they never collide with user columns.
 COLUMN_PREFIX = "th_"
@@ -51,6 +53,59 @@ class RowResult:
     batch: pa.RecordBatch
     reasons: Sequence[str | None] | pa.Array | None = None
     extras: dict[str, pa.Array] = field(default_factory=dict)
+
+
+class KeyParts:
+    """A global op's keys, one part per shard in shard order, read on demand: an op may read
+    them whole (``read``) or stream them part by part (``iter``) to bound its memory.
+
+    Examples
+    --------
+    >>> parts = KeyParts.of(pa.table({"id": ["a", "b", "c"]}))
+    >>> parts.num_rows, parts.take(np.array([2, 0]), ["id"]).column("id").to_pylist()
+    (3, ['c', 'a'])
+    """
+
+    def __init__(self, parts: Sequence[Path | pa.Table]) -> None:
+        self.parts = list(parts)
+        self.sizes = [p.num_rows if isinstance(p, pa.Table) else pq.read_metadata(p).num_rows for p in self.parts]
+        self.num_rows = sum(self.sizes)
+
+    @classmethod
+    def of(cls, keys: "KeyParts | pa.Table") -> "KeyParts":
+        return keys if isinstance(keys, KeyParts) else cls([keys])
+
+    def _load(self, part: Path | pa.Table, columns: list[str] | None) -> pa.Table:
+        if isinstance(part, pa.Table):
+            return part.select(columns) if columns else part
+        return pq.read_table(part, columns=columns)
+
+    def iter(self, columns: list[str] | None = None) -> Iterator[tuple[int, pa.Table]]:
+        """``(offset, table)`` per part: the row index of its first row, and its rows."""
+        offset = 0
+        for part, size in zip(self.parts, self.sizes):
+            yield offset, self._load(part, columns)
+            offset += size
+
+    def read(self, columns: list[str] | None = None) -> pa.Table:
+        """Every part, concatenated."""
+        tables = [t for _, t in self.iter(columns)]
+        if not tables:
+            return pa.table({"id": pa.array([], pa.string())})
+        return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+
+    def take(self, rows: np.ndarray, columns: list[str]) -> pa.Table:
+        """The given rows (global indices, any order), reading only the parts that hold them."""
+        order = np.argsort(rows, kind="stable")
+        ends = np.cumsum(self.sizes)
+        taken = []
+        for k, (part, size) in enumerate(zip(self.parts, self.sizes)):
+            lo, hi = np.searchsorted(rows[order], [ends[k] - size, ends[k]])
+            if hi > lo:
+                local = rows[order[lo:hi]] - (ends[k] - size)
+                taken.append(self._load(part, columns).take(pa.array(local)))
+        table = pa.concat_tables(taken) if taken else self._load(self.parts[0], columns).slice(0, 0)
+        return table.take(pa.array(np.argsort(order, kind="stable")))
 
 
 class Op:
@@ -124,7 +179,8 @@ class GlobalOp(Op):
     def keys(self, batch: pa.RecordBatch, ctx: OpContext) -> pa.Table:
         raise TypeError(f"{type(self).__name__} must define keys()")  # pragma: no cover
 
-    def decide(self, keys: pa.Table, ctx: OpContext) -> pa.Table:
+    def decide(self, keys: KeyParts | pa.Table, ctx: OpContext) -> pa.Table:
+        """Decide over every record's keys (``KeyParts.of(keys)`` to stream them)."""
         raise TypeError(f"{type(self).__name__} must define decide()")  # pragma: no cover
 
     #: The column that identifies a record in ``decide``'s output.

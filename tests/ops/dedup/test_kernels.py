@@ -33,3 +33,44 @@ def test_jaccard_sorted_matches_sets():
         x, y = set(sets[i].tolist()), set(sets[j].tolist())
         expected = len(x & y) / len(x | y) if x | y else 0.0
         assert out[k] == expected
+
+
+def test_partitions_in_files_read_back_as_in_memory(tmp_path):
+    from thresher.ops.dedup.spill import Partitions
+
+    rng = np.random.default_rng(4)
+    memory, disk = (Partitions(5, (np.uint64, np.int64), d) for d in (None, tmp_path / "p"))
+    for _ in range(3):
+        keys, docs = rng.integers(0, 2**63, 100, dtype=np.uint64), rng.integers(0, 1000, 100)
+        for p in (memory, disk):
+            p.append((keys % np.uint64(5)).astype(np.int64), keys, docs)
+    for k in range(5):
+        a, b = memory.read(k), disk.read(k)
+        assert all(np.array_equal(x, y) for x, y in zip(a, b)) and (a[0] % np.uint64(5) == k).all()
+    disk.close()
+    assert not (tmp_path / "p").exists()
+
+
+def test_clusters_compressing_links_keeps_components():
+    from thresher.ops.dedup.lsh import components
+    from thresher.ops.dedup.spill import Clusters
+
+    rng = np.random.default_rng(5)
+    u, v = rng.integers(0, 300, 400), rng.integers(0, 300, 400)
+    clusters = Clusters(300, max_links=7)  # compresses on nearly every batch
+    for lo in range(0, 400, 10):
+        clusters.add(u[lo:lo + 10], v[lo:lo + 10])
+    assert np.array_equal(clusters.labels(), components(300, u, v))
+
+
+def test_signature_store_on_disk_reads_rows(tmp_path):
+    from thresher.ops.dedup.spill import SignatureStore
+
+    rows = np.arange(60, dtype=np.uint32).reshape(20, 3)
+    memory, disk = SignatureStore(20, 3, np.uint32), SignatureStore(20, 3, np.uint32, tmp_path)
+    for store in (memory, disk):
+        store.write(0, rows[:7])
+        store.write(7, rows[7:])
+    index = np.array([19, 0, 5, 5])
+    assert np.array_equal(disk.rows(index), rows[index]) and np.array_equal(memory.rows(index), rows[index])
+    assert np.array_equal(disk.agreement(np.array([1, 2]), np.array([1, 3])), [1.0, 0.0])

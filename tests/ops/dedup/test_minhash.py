@@ -5,13 +5,14 @@ import json
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from conftest import PROSE, SAMPLE, make_recipe, read_output, write_jsonl
 from thresher import Recipe, run
 from thresher.errors import RecipeError
-from thresher.ops import OpContext
-from thresher.ops.dedup.lsh import optimal_bands, signatures
+from thresher.ops import KeyParts, OpContext
+from thresher.ops.dedup.lsh import optimal_bands, shingle_sets, signatures
 from thresher.ops.dedup.minhash import DedupMinhash
 
 # datasketch.lsh._optimal_param(threshold, num_perm, 0.5, 0.5), recorded from datasketch 2.0.0.
@@ -113,8 +114,12 @@ def test_bad_parameters_are_named():
         DedupMinhash(bands=20, rows=10)
     with pytest.raises(RecipeError, match=r"dedup_minhash.threshold must be a float in \(0, 1\], got 0"):
         DedupMinhash(threshold=0)
-    with pytest.raises(RecipeError, match="dedup_minhash.verify must be one of 'none', 'signature'"):
-        DedupMinhash(verify="exact")
+    with pytest.raises(RecipeError, match="dedup_minhash.verify must be one of 'none', 'signature', 'exact'"):
+        DedupMinhash(verify="jaccard")
+    with pytest.raises(RecipeError, match="dedup_minhash.hash_bits must be one of 32, 64"):
+        DedupMinhash(hash_bits=16)
+    with pytest.raises(RecipeError, match=r"dedup_minhash.memory_mb must be an int in \[16, inf\) or null, got 1"):
+        DedupMinhash(memory_mb=1)
 
 
 def test_signatures_do_not_depend_on_the_batch():
@@ -122,3 +127,78 @@ def test_signatures_do_not_depend_on_the_batch():
     together = signatures(pa.array(texts), 5, 64, 7)
     alone = np.vstack([signatures(pa.array([t]), 5, 64, 7) for t in texts])
     assert (together == alone).all()
+
+
+def test_signatures_64_bit_and_char_shingles():
+    text = PROSE[0] + " " + PROSE[1]
+    typo = text.replace("practical", "practicla").replace("the ", "teh ", 1)
+    for unit, bits in (("word", 64), ("char", 32), ("char", 64)):
+        sigs = signatures(pa.array([text, typo, text.upper(), "", PROSE[2]]), 5, 256, 0, unit, bits)
+        assert sigs.dtype == (np.uint32 if bits == 32 else np.uint64)
+        assert (sigs[0] == sigs[2]).all() and (sigs[3] == np.iinfo(sigs.dtype).max).all()
+        similar, other = (sigs[0] == sigs[1]).mean(), (sigs[0] == sigs[4]).mean()
+        true = _jaccard(text, typo) if unit == "word" else _char_jaccard(text, typo)
+        assert other < 0.1 and abs(similar - true) < 0.08, (unit, bits, similar, true)
+
+
+def _char_jaccard(a: str, b: str, n: int = 5) -> float:
+    def shingles(text):
+        chars = " ".join("".join(c if c.isalnum() else " " for c in text.lower()).split())
+        return {chars[i:i + n] for i in range(len(chars) - n + 1)}
+    sa, sb = shingles(a), shingles(b)
+    return len(sa & sb) / len(sa | sb)
+
+
+def test_shingle_sets_are_the_distinct_shingles():
+    values, starts = shingle_sets(pa.array(["a b c a b c a b", "", "x y"]), 2)
+    assert starts.tolist() == [0, 3, 3, 4]  # {ab, bc, ca}, nothing, {xy}
+    assert len(set(values[:3].tolist())) == 3
+
+
+def test_verify_exact_uses_true_jaccard():
+    text = PROSE[0] + " " + PROSE[1]
+    near = _edit(text, 12)  # true Jaccard about 0.6 of word 5-grams
+    j = _jaccard(text, near)
+    assert 0.4 < j < 0.75
+    batch = pa.RecordBatch.from_pydict({"id": ["a", "b"], "text": [text, near]})
+    ctx = OpContext()
+    for threshold, removed in ((j - 0.02, 1), (j + 0.02, 0)):
+        op = DedupMinhash(threshold=threshold, bands=64, rows=2, verify="exact")
+        assert op.decide(op.keys(batch, ctx), ctx).num_rows == removed
+
+
+def _planted_corpus(n_copies: int) -> pa.RecordBatch:
+    """The bundled sample plus edited copies of its first long documents."""
+    with gzip.open(SAMPLE, "rt", encoding="utf-8") as src:
+        rows = [{"id": r["id"], "text": r["text"]} for r in map(json.loads, src)]
+    long = [r for r in rows if len(r["text"].split()) >= 30][:n_copies]
+    rows += [{"id": f"zz-{i:05d}", "text": _edit(r["text"], 15 + i % 20)} for i, r in enumerate(long)]
+    return pa.RecordBatch.from_pylist(rows)
+
+
+def test_spilling_under_a_tiny_budget_gives_the_in_memory_result(tmp_path):
+    batch = _planted_corpus(6000)
+    op, tiny = DedupMinhash(num_perm=256), DedupMinhash(num_perm=256, memory_mb=16)
+    assert op._partitions(batch.num_rows) == 1 and tiny._partitions(batch.num_rows) > 1
+    parts = [op.keys(batch.slice(lo, 2500), OpContext()) for lo in range(0, batch.num_rows, 2500)]
+    files = []
+    for k, table in enumerate(parts):  # keys as the executor stores them: one file per shard
+        files.append(tmp_path / f"k{k}.parquet")
+        pq.write_table(table, files[-1])
+    seen = []
+    real_read = KeyParts.iter
+
+    def spy(self, columns=None):
+        seen.append(sorted(p.name for p in tmp_path.glob("spill-*/**/*.bin")))
+        return real_read(self, columns)
+
+    KeyParts.iter = spy
+    try:
+        spilled = tiny.decide(KeyParts(files), OpContext(work_dir=tmp_path, step="mh"))
+    finally:
+        KeyParts.iter = real_read
+    in_memory = op.decide(pa.concat_tables(parts), OpContext())
+    assert spilled.num_rows > 1000
+    assert spilled.sort_by("id").equals(in_memory.sort_by("id"))
+    assert any(names for names in seen)  # signatures and bucket partitions went to disk
+    assert not list(tmp_path.glob("spill-*"))  # and were cleaned up

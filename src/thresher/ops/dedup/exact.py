@@ -8,7 +8,7 @@ import pyarrow.compute as pc
 import xxhash
 
 from ...params import Param
-from ..base import GlobalOp, OpContext, reason
+from ..base import GlobalOp, KeyParts, OpContext, reason
 from ..registry import register_op
 from ..text.words import dedup_key, normalize_text
 from .keep import KEEP_PARAMS, priority_column, representatives
@@ -53,7 +53,11 @@ class DedupExact(GlobalOp):
             cols["priority"] = priority_column(self.name, self.priority, batch)
         return pa.table(cols)
 
-    def decide(self, keys: pa.Table, ctx: OpContext) -> pa.Table:
+    def decide(self, keys: KeyParts | pa.Table, ctx: OpContext) -> pa.Table:
+        keys = KeyParts.of(keys)
+        if not keys.num_rows:
+            return pa.table({name: pa.array([], pa.string()) for name in ("id", "reason", "dup_of")})
+        keys = keys.read()
         pairs = np.stack([keys.column("h1").to_numpy(), keys.column("h2").to_numpy()], axis=1)
         groups = np.unique(pairs, axis=0, return_inverse=True)[1].reshape(-1) if len(pairs) else np.zeros(0, int)
         priority = keys.column("priority") if self.priority is not None else None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["minhash_into", "jaccard_sorted"]
+__all__ = ["minhash_into", "minhash64_into", "jaccard_sorted"]
 
 
 @njit(cache=True, nogil=True)
@@ -20,6 +20,18 @@ def minhash_into(shingles, owner, a, b, out):  # pragma: no cover - compiled
         row = out[owner[i]]
         for p in range(num_perm):
             row[p] = min(row[p], np.uint32((a[p] * x + b[p]) >> shift))
+
+
+@njit(cache=True, nogil=True)
+def minhash64_into(shingles, owner, a, b, out):  # pragma: no cover - compiled
+    """The 64-bit variant: ``out[owner[i], p] = min(..., a[p] * shingles[i] + b[p] mod 2^64)``
+    (an odd multiplier makes each function a permutation of the 64-bit values)."""
+    num_perm = a.shape[0]
+    for i in range(shingles.shape[0]):
+        x = shingles[i]
+        row = out[owner[i]]
+        for p in range(num_perm):
+            row[p] = min(row[p], a[p] * x + b[p])
 
 
 @njit(cache=True, nogil=True)

@@ -6,12 +6,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..text.ngrams import rolling_hashes, tokenize
-from .kernels import minhash_into
+from ..text.ngrams import Tokens, mix64, rolling_hashes, tokenize
+from .kernels import minhash64_into, minhash_into
 
-__all__ = ["optimal_bands", "signatures", "band_keys", "candidate_edges", "components", "s_curve", "is_empty"]
-
-_EMPTY = np.uint32(0xFFFFFFFF)
+__all__ = ["optimal_bands", "signatures", "shingle_hashes", "shingle_sets", "band_keys", "bucket_edges",
+           "components", "s_curve", "is_empty"]
 
 
 def s_curve(similarity: float | np.ndarray, bands: int, rows: int):
@@ -50,22 +49,50 @@ def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def signatures(texts: pa.Array, ngram: int, num_perm: int, seed: int) -> np.ndarray:
-    """``(len(texts), num_perm)`` uint32 MinHash signatures of word ``ngram`` shingles.
+def signatures(texts: pa.Array, ngram: int, num_perm: int, seed: int, unit: str = "word",
+               bits: int = 32) -> np.ndarray:
+    """``(len(texts), num_perm)`` MinHash signatures (uint32 or uint64 for ``bits``) of the
+    ``ngram``-``unit`` shingles (``word`` or ``char``) of the normalized texts.
 
-    A document with fewer than ``ngram`` words has one shingle, all its words; an empty one
-    gets an all-``0xFFFFFFFF`` signature (see ``is_empty``).
+    A document with fewer than ``ngram`` units has one shingle, all its units; an empty one
+    gets an all-ones signature (see ``is_empty``).
     """
-    tok = tokenize(normalize_for_shingles(texts))
+    shingles, owner, n_docs = shingle_hashes(texts, ngram, unit)
+    dtype = np.uint32 if bits == 32 else np.uint64
+    out = np.full((n_docs, num_perm), np.iinfo(dtype).max, dtype=dtype)
+    if len(shingles):
+        a, b = permutations(num_perm, seed)
+        (minhash_into if bits == 32 else minhash64_into)(shingles, owner, a, b, out)
+    return out
+
+
+def shingle_hashes(texts: pa.Array, ngram: int, unit: str = "word") -> tuple[np.ndarray, np.ndarray, int]:
+    """64-bit hashes of every shingle, their document indices (ascending), and the number of documents."""
+    tok = tokenize(normalize_for_shingles(texts)) if unit == "word" else _char_tokens(texts)
     counts = np.bincount(tok.doc, minlength=tok.n_docs)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     shingles, owner = _shingles(tok, counts, starts, ngram)
-    out = np.full((tok.n_docs, num_perm), _EMPTY, dtype=np.uint32)
-    if not len(shingles):
-        return out
-    a, b = permutations(num_perm, seed)
-    minhash_into(shingles, owner, a, b, out)
-    return out
+    return shingles, owner, tok.n_docs
+
+
+def shingle_sets(texts: pa.Array, ngram: int, unit: str = "word") -> tuple[np.ndarray, np.ndarray]:
+    """Each document's distinct shingle hashes, sorted: ``values[starts[i]:starts[i + 1]]``."""
+    shingles, owner, n_docs = shingle_hashes(texts, ngram, unit)
+    pairs = np.unique(np.stack([owner.astype(np.uint64), shingles], axis=1), axis=0) if len(shingles) \
+        else np.zeros((0, 2), np.uint64)
+    starts = np.searchsorted(pairs[:, 0], np.arange(n_docs + 1, dtype=np.uint64))
+    return np.ascontiguousarray(pairs[:, 1]), starts.astype(np.int64)
+
+
+def _char_tokens(texts: pa.Array) -> Tokens:
+    """The characters of the normalized texts (whitespace runs as one space) as tokens."""
+    norm = pc.utf8_trim_whitespace(pc.replace_substring_regex(normalize_for_shingles(texts), r"\s+", " "))
+    lengths = pc.utf8_length(norm).to_numpy(zero_copy_only=False).astype(np.int64)
+    points = np.frombuffer("".join(norm.to_pylist()).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    doc = np.repeat(np.arange(len(lengths)), lengths)
+    ends = np.cumsum(lengths)
+    return Tokens(mix64(points.astype(np.uint64)), np.ones(len(points), np.int64), doc,
+                  ends[doc] if len(doc) else doc, len(lengths))
 
 
 def _shingles(tok, counts: np.ndarray, starts: np.ndarray, ngram: int) -> tuple[np.ndarray, np.ndarray]:
@@ -92,37 +119,35 @@ def _shingles(tok, counts: np.ndarray, starts: np.ndarray, ngram: int) -> tuple[
 
 
 def is_empty(sigs: np.ndarray) -> np.ndarray:
-    return (sigs == _EMPTY).all(axis=1)
+    """Rows that are the signature of a document without shingles."""
+    return (sigs == np.iinfo(sigs.dtype).max).all(axis=1)
 
 
 def band_keys(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
-    """``(n, bands)`` uint64 hashes of each band of rows."""
-    keys = np.zeros((len(sigs), bands), dtype=np.uint64)
+    """``(n, bands)`` uint64 bucket keys: a hash of each band's rows, seeded by the band's
+    index so that equal rows in different bands fall in different buckets."""
     mult = np.uint64(0x9E3779B97F4A7C15)
+    keys = np.broadcast_to(mix64(np.arange(1, bands + 1, dtype=np.uint64)), (len(sigs), bands)).copy()
     with np.errstate(over="ignore"):
         for r in range(rows):
             keys = keys * mult + sigs[:, r:bands * rows:rows].astype(np.uint64) + np.uint64(r + 1)
     return keys
 
 
-def candidate_edges(keys: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs ``(first, other)``: every document sharing a band bucket with an earlier one is
-    linked to the bucket's first document (a star per bucket is enough for components)."""
-    us, vs = [], []
-    index = np.flatnonzero(valid)
-    if not len(index):
-        return np.array([], np.int64), np.array([], np.int64)
-    for band in range(keys.shape[1]):
-        column = keys[index, band]
-        order = np.argsort(column, kind="stable")
-        sorted_keys, members = column[order], index[order]
-        starts = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
-        leader = members[np.flatnonzero(starts)][np.cumsum(starts) - 1]
-        linked = ~starts
-        us.append(leader[linked])
-        vs.append(members[linked])
-    u, v = np.concatenate(us), np.concatenate(vs)
-    pairs = np.unique(np.stack([u, v], axis=1), axis=0) if len(u) else np.empty((0, 2), np.int64)
+def bucket_edges(keys: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct pairs ``(first, other)`` from bucket entries ``(keys[i], docs[i])``: every
+    document of a bucket is linked to the bucket's smallest document (a star per bucket is
+    enough for connected components). The result does not depend on the entries' order."""
+    if not len(keys):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    order = np.lexsort((docs, keys))
+    sorted_keys, members = keys[order], docs[order].astype(np.int64)
+    starts = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
+    leader = members[np.flatnonzero(starts)][np.cumsum(starts) - 1]
+    linked = ~starts & (members != leader)
+    if not linked.any():
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    pairs = np.unique(np.stack([leader[linked], members[linked]], axis=1), axis=0)
     return pairs[:, 0], pairs[:, 1]
 
 

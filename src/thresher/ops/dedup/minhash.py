@@ -2,36 +2,52 @@
 
 from __future__ import annotations
 
+import math
+import shutil
+import tempfile
+from pathlib import Path
+
 import numpy as np
+import psutil
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ...errors import RecipeError
 from ...params import Param
-from ..base import GlobalOp, OpContext, reason
+from ..base import GlobalOp, KeyParts, OpContext, reason
 from ..registry import register_op
 from .keep import KEEP_PARAMS, priority_column, representatives
-from .lsh import band_keys, candidate_edges, components, is_empty, optimal_bands, s_curve, signatures
+from .kernels import jaccard_sorted
+from .lsh import band_keys, bucket_edges, is_empty, optimal_bands, s_curve, shingle_sets, signatures
+from .spill import Clusters, Partitions, SignatureStore
 
 __all__ = ["DedupMinhash"]
 
 
 @register_op("dedup_minhash")
 class DedupMinhash(GlobalOp):
-    """Near-duplicate removal: MinHash signatures of word n-gram shingles, LSH band buckets,
+    """Near-duplicate removal: MinHash signatures of n-gram shingles, LSH band buckets,
     connected components, and one kept document per component.
 
-    Shingles are word ``ngram``-grams (default 5, as in Gopher's and FineWeb's MinHash dedup)
-    of the text after NFKC, lowercasing and turning punctuation into spaces; each is a 64-bit
-    hash. ``num_perm`` multiply-shift hash functions give 32-bit MinHash values (Broder 1997).
+    Shingles are word ``ngram``-grams (default 5, as in Gopher's and FineWeb's MinHash dedup),
+    or character ``ngram``-grams with ``shingle: char``, of the text after NFKC, lowercasing
+    and turning punctuation into spaces; each is a 64-bit hash. ``num_perm`` multiply-shift
+    hash functions give 32-bit (or, with ``hash_bits: 64``, 64-bit) MinHash values (Broder 1997).
     With ``bands``/``rows`` null, they are chosen for ``threshold`` by minimising the weighted
     false-positive and false-negative areas under the S-curve ``1 - (1 - s^r)^b``, as datasketch
     does (Leskovec et al., Mining of Massive Datasets, Sec. 3.4): (9, 13) for 0.8 and 128.
-    Documents sharing a band bucket are linked; ``verify: signature`` keeps a link only when the
-    signatures agree on at least ``threshold`` of their values (cuts LSH's false positives).
-    Each connected component keeps its first document by ``(priority, id)``; the others go to
-    removed/ with ``dup_of`` (the kept one), ``score`` (the estimated Jaccard similarity to it)
-    and ``cluster_size``. A document with no words is never a duplicate.
+    Documents sharing a band bucket are linked to the bucket's first document; ``verify``
+    keeps a link only when the two documents' similarity reaches ``threshold``, estimated from
+    the signatures (``signature``) or computed exactly on the shingle sets (``exact``), which
+    cuts LSH's false positives. Each connected component keeps its first document by
+    ``(priority, id)``; the others go to removed/ with ``dup_of`` (the kept one), ``score``
+    (the signatures' estimate of their Jaccard similarity to it) and ``cluster_size``. A
+    document without words is never a duplicate.
+
+    Memory: bucket entries (16 bytes per record and band) and signatures stay in memory when
+    they fit in ``memory_mb`` (default: a quarter of the memory available); otherwise they
+    spill to files in the stage's directory, the bucket entries partitioned by hash so that
+    one partition at a time is in memory. The result is the same either way.
 
     Examples
     --------
@@ -40,13 +56,17 @@ class DedupMinhash(GlobalOp):
     """
 
     params = {
-        "ngram": Param(int, 5, "words per shingle", low=1, high=50),
+        "ngram": Param(int, 5, "units (words or characters) per shingle", low=1, high=200),
+        "shingle": Param(str, "word", "shingle unit", choices=("word", "char")),
         "num_perm": Param(int, 128, "MinHash permutations", low=8, high=1024),
+        "hash_bits": Param(int, 32, "bits per MinHash value", choices=(32, 64)),
         "threshold": Param(float, 0.8, "Jaccard similarity that makes a near-duplicate", low=0, high=1,
                            low_open=True),
         "bands": Param(int, None, "LSH bands (null: chosen from threshold)", low=1, nullable=True),
         "rows": Param(int, None, "rows per band (null: chosen from threshold)", low=1, nullable=True),
-        "verify": Param(str, "none", "check each LSH link on the signatures", choices=("none", "signature")),
+        "verify": Param(str, "none", "check each LSH link's similarity", choices=("none", "signature", "exact")),
+        "memory_mb": Param(int, None, "memory budget of the clustering, in MiB (null: a quarter of the "
+                           "available memory); beyond it, work spills to disk", low=16, nullable=True),
         **KEEP_PARAMS,
     }
 
@@ -66,36 +86,100 @@ class DedupMinhash(GlobalOp):
     def holds(self) -> str:
         bands, rows = self.bands_rows()
         curve = ", ".join(f"P({s})={s_curve(s, bands, rows):.3f}" for s in (0.5, 0.7, 0.8, 0.9))
-        return (f"id and a {self.num_perm} x 32-bit signature per record; {bands} bands x {rows} rows, "
+        exact = "; texts of candidate pairs for exact verification" if self.verify == "exact" else ""
+        return (f"a {self.num_perm} x {self.hash_bits}-bit signature and {bands} bucket keys per record, "
+                f"spilled to disk beyond {self._budget_text()}{exact}; {bands} bands x {rows} rows, "
                 f"probability of becoming candidates at Jaccard s: {curve}")
 
     def memory_bytes(self, records: int, record_bytes: float) -> int:
-        return records * (self.num_perm * 4 * 3 + 120)
+        return min(self._in_memory_bytes(records), self._budget()) + records * 24
 
+    # --- keys: one signature per record, computed in the workers ---------------------------
     def keys(self, batch: pa.RecordBatch, ctx: OpContext) -> pa.Table:
-        sigs = signatures(batch.column("text"), self.ngram, self.num_perm, ctx.seed)
-        flat = pa.array(sigs.reshape(-1), pa.uint32())
+        sigs = signatures(batch.column("text"), self.ngram, self.num_perm, ctx.seed, self.shingle, self.hash_bits)
+        flat = pa.array(sigs.reshape(-1), pa.uint32() if self.hash_bits == 32 else pa.uint64())
         cols = {"id": batch.column("id"), "sig": pa.FixedSizeListArray.from_arrays(flat, self.num_perm)}
         if self.priority is not None:
             cols["priority"] = priority_column(self.name, self.priority, batch)
+        if self.verify == "exact":
+            cols["text"] = batch.column("text")
         return pa.table(cols)
 
-    def decide(self, keys: pa.Table, ctx: OpContext) -> pa.Table:
-        n = keys.num_rows
-        sig_col = keys.column("sig").combine_chunks() if n else None
-        sigs = sig_col.flatten().to_numpy().reshape(n, self.num_perm) if n else np.zeros((0, self.num_perm))
+    # --- decide: buckets, links, components, one kept record per component -----------------
+    def decide(self, keys: KeyParts | pa.Table, ctx: OpContext) -> pa.Table:
+        parts = KeyParts.of(keys)
+        n = parts.num_rows
+        n_parts = self._partitions(n)
+        spill = _spill_dir(ctx) if n_parts > 1 else None
+        try:
+            store, buckets = self._bucket(parts, n_parts, spill)
+            label = self._cluster(parts, store, buckets, n)
+            return self._decisions(parts, store, label)
+        finally:
+            if spill is not None:
+                shutil.rmtree(spill, ignore_errors=True)
+
+    def _bucket(self, parts: KeyParts, n_parts: int, spill: Path | None) -> tuple[SignatureStore, Partitions]:
+        """One pass over the keys: signatures to the store, (bucket key, record) entries to partitions."""
         bands, rows = self.bands_rows()
-        u, v = candidate_edges(band_keys(sigs, bands, rows), ~is_empty(sigs))
-        if self.verify == "signature" and len(u):
-            agree = (sigs[u] == sigs[v]).mean(axis=1) >= self.threshold
-            u, v = u[agree], v[agree]
-        label = components(n, u, v)
-        priority = keys.column("priority") if self.priority is not None else None
-        rep = representatives(label, keys.column("id"), priority, self.prefer)
-        dup = np.flatnonzero(rep != np.arange(n))
-        score = (sigs[dup] == sigs[rep[dup]]).mean(axis=1) if len(dup) else np.zeros(0)
-        size = np.bincount(label, minlength=n)[label[dup]]
-        ids = keys.column("id")
+        dtype = np.uint32 if self.hash_bits == 32 else np.uint64
+        store = SignatureStore(parts.num_rows, self.num_perm, dtype, spill)
+        buckets = Partitions(n_parts, (np.uint64, np.int64), spill / "buckets" if spill else None)
+        for offset, table in parts.iter(["sig"]):
+            column = table.column("sig").combine_chunks()
+            sigs = column.flatten().to_numpy().reshape(len(column), self.num_perm)
+            store.write(offset, sigs)
+            valid = np.flatnonzero(~is_empty(sigs))
+            bucket = band_keys(sigs[valid], bands, rows).reshape(-1)
+            buckets.append((bucket % np.uint64(n_parts)).astype(np.int64), bucket, np.repeat(valid + offset, bands))
+        return store, buckets
+
+    def _cluster(self, parts: KeyParts, store: SignatureStore, buckets: Partitions, n: int) -> np.ndarray:
+        """Each record's component label, from the (verified) links of every bucket partition."""
+        clusters = Clusters(n, self._budget() // 64)
+        pending: list[tuple[np.ndarray, np.ndarray]] = []
+        for k in range(buckets.n):
+            u, v = bucket_edges(*buckets.read(k))
+            if self.verify == "signature" and len(u):
+                keep = store.agreement(u, v) >= self.threshold
+                u, v = u[keep], v[keep]
+            if self.verify == "exact":
+                pending.append((u, v))
+            else:
+                clusters.add(u, v)
+        buckets.close()
+        if pending:
+            clusters.add(*self._verify_exact(parts, np.concatenate([p[0] for p in pending]),
+                                             np.concatenate([p[1] for p in pending])))
+        return clusters.labels()
+
+    def _verify_exact(self, parts: KeyParts, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The links whose shingle sets have a Jaccard similarity of at least ``threshold``."""
+        if not len(u):
+            return u, v
+        need = np.unique(np.concatenate([u, v]))
+        texts = parts.take(need, ["text"]).column("text").combine_chunks()
+        values, starts = shingle_sets(texts, self.ngram, self.shingle)
+        similarity = np.empty(len(u))
+        jaccard_sorted(values, starts, np.searchsorted(need, u), np.searchsorted(need, v), similarity)
+        keep = similarity >= self.threshold
+        return u[keep], v[keep]
+
+    def _decisions(self, parts: KeyParts, store: SignatureStore, label: np.ndarray) -> pa.Table:
+        sizes = np.bincount(label, minlength=len(label))
+        members = np.flatnonzero(sizes[label] > 1)
+        columns = ["id", "priority"] if self.priority is not None else ["id"]
+        taken = parts.take(members, columns) if len(members) else None
+        if taken is None:
+            return pa.table({"id": pa.array([], pa.string()), "reason": pa.array([], pa.string()),
+                             "dup_of": pa.array([], pa.string()), "score": pa.array([], pa.float64()),
+                             "cluster_size": pa.array([], pa.int64())})
+        ids = taken.column("id")
+        priority = taken.column("priority") if self.priority is not None else None
+        rep = representatives(label[members], ids, priority, self.prefer)
+        dup = np.flatnonzero(rep != np.arange(len(members)))
+        score = store.agreement(members[dup], members[rep[dup]])
+        size = sizes[label[members[dup]]]
         reps = pc.take(ids, pa.array(rep[dup], pa.int64()))
         texts = [reason("near duplicate", f"of {r} (estimated Jaccard {s:.2f}, cluster of {c})")
                  for r, s, c in zip(reps.to_pylist(), score.tolist(), size.tolist())]
@@ -106,3 +190,32 @@ class DedupMinhash(GlobalOp):
             "score": pa.array(score, pa.float64()),
             "cluster_size": pa.array(size, pa.int64()),
         })
+
+    # --- memory ---------------------------------------------------------------------------
+    def _in_memory_bytes(self, records: int) -> int:
+        """Working memory of an in-memory run: signatures, and bucket entries while sorted."""
+        bands, _ = self.bands_rows()
+        return records * (self.num_perm * self.hash_bits // 8 + bands * 48 + 64)
+
+    def _budget(self) -> int:
+        if self.memory_mb is not None:
+            return self.memory_mb << 20
+        return psutil.virtual_memory().available // 4
+
+    def _budget_text(self) -> str:
+        return f"{self.memory_mb} MiB" if self.memory_mb is not None else "a quarter of the available memory"
+
+    def _partitions(self, records: int) -> int:
+        """1 (in memory) when the work fits the budget, else enough bucket partitions that
+        one of them, sorted, takes at most half of it."""
+        budget = self._budget()
+        if self._in_memory_bytes(records) <= budget:
+            return 1
+        bands, _ = self.bands_rows()
+        return max(2, math.ceil(records * bands * 48 / (budget / 2)))
+
+
+def _spill_dir(ctx: OpContext) -> Path:
+    base = ctx.work_dir if ctx.work_dir is not None else Path(tempfile.gettempdir())
+    path = Path(tempfile.mkdtemp(prefix=f"spill-{ctx.step or 'dedup'}-", dir=base))
+    return path

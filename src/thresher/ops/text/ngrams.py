@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
-__all__ = ["Tokens", "tokenize", "rolling_hashes", "ngram_fractions"]
+__all__ = ["Tokens", "tokenize", "rolling_hashes", "ngram_fractions", "mix64"]
 
 _MULT = np.uint64(0x9E3779B97F4A7C15)
 #: Documents are processed in chunks of about this many words, which bounds memory.
@@ -59,7 +59,7 @@ def tokenize(texts: pa.Array) -> Tokens:
     return Tokens(ids, lengths, doc, ends[doc] if len(doc) else doc, len(counts))
 
 
-def _mix(x: np.ndarray) -> np.ndarray:
+def mix64(x: np.ndarray) -> np.ndarray:
     """splitmix64: spread word ids over 64 bits so rolling hashes rarely collide."""
     with np.errstate(over="ignore"):
         x = (x + _MULT).astype(np.uint64)
@@ -97,7 +97,7 @@ def _fractions(tok: Tokens, top: tuple[int, ...], duplicate: tuple[int, ...]) ->
     total = tok.total_chars()
     safe_total = np.where(total > 0, total, 1)
     prefix = np.concatenate([[0], np.cumsum(tok.lengths)])
-    doc_salt = _mix(tok.doc.astype(np.uint64) + np.uint64(1 << 40))
+    doc_salt = mix64(tok.doc.astype(np.uint64) + np.uint64(1 << 40))
     out: dict[str, np.ndarray] = {}
     candidates = np.arange(len(tok.ids))  # an n-gram can repeat only where its (n-1)-gram does
     for n, hashes in rolling_hashes(tok, max((*top, *duplicate, 1))):
