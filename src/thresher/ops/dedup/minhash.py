@@ -8,7 +8,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import psutil
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -19,7 +18,7 @@ from ..registry import register_op
 from .keep import KEEP_PARAMS, priority_column, representatives
 from .kernels import jaccard_sorted
 from .lsh import band_keys, bucket_edges, is_empty, optimal_bands, s_curve, shingle_sets, signatures
-from .spill import Clusters, Partitions, SignatureStore
+from .spill import Clusters, Partitions, SignatureStore, memory_budget
 
 __all__ = ["DedupMinhash"]
 
@@ -198,9 +197,7 @@ class DedupMinhash(GlobalOp):
         return records * (self.num_perm * self.hash_bits // 8 + bands * 48 + 64)
 
     def _budget(self) -> int:
-        if self.memory_mb is not None:
-            return self.memory_mb << 20
-        return psutil.virtual_memory().available // 4
+        return memory_budget(self.memory_mb)
 
     def _budget_text(self) -> str:
         return f"{self.memory_mb} MiB" if self.memory_mb is not None else "a quarter of the available memory"

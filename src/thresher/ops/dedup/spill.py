@@ -14,7 +14,17 @@ import numpy as np
 
 from .lsh import components
 
-__all__ = ["Partitions", "SignatureStore", "Clusters"]
+__all__ = ["Partitions", "SignatureStore", "Clusters", "memory_budget"]
+
+
+def memory_budget(memory_mb: int | None) -> int:
+    """A dedup op's working-memory budget in bytes: ``memory_mb`` MiB, or a quarter of the
+    memory available now."""
+    if memory_mb is not None:
+        return memory_mb << 20
+    import psutil
+
+    return psutil.virtual_memory().available // 4
 
 
 class Partitions:
