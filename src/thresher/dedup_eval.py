@@ -10,7 +10,8 @@ and ``s-1-min(r, s-1)`` false negatives. A removed record outside every cluster 
 positive.
 
 With ``min_jaccard``, only pairs at least that similar make clusters; a record whose every
-pair is below it is left out of the score (removing it is neither right nor wrong).
+pair is below it is left out of the score (removing it is neither right nor wrong), and when
+such a record is kept, it may stand for its cluster: removing all ``s`` members is then right.
 
 Examples
 --------
@@ -18,6 +19,10 @@ Examples
 >>> s = score(["b", "c", "x"], truth)
 >>> (s.tp, s.fp, s.fn), round(s.precision, 3), round(s.recall, 3)
 ((2, 1, 1), 0.667, 0.667)
+>>> weak = truth + [{"id": "w", "dup_of": "a", "jaccard": 0.5}]
+>>> s = score(["a", "b", "c"], weak, min_jaccard=0.8)  # "w" is kept for the cluster {a, b, c}
+>>> (s.tp, s.fp, s.fn, s.ignored)
+(2, 0, 1, 0)
 """
 
 from __future__ import annotations
@@ -84,46 +89,54 @@ def load_truth(path: Path) -> list[dict]:
 
 def score(removed: Iterable[str], truth: list[dict], min_jaccard: float | None = None) -> Scores:
     """Precision/recall counts of the ``removed`` ids against ``truth`` rows (see module doc)."""
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    mentioned: set[str] = set()
+    strong, every = _UnionFind(), _UnionFind()
     for row in truth:
         members = [str(m) for m in row["cluster"]] if "cluster" in row else [str(row["id"]), str(row["dup_of"])]
-        mentioned.update(members)
-        if min_jaccard is not None and row.get("jaccard", 1.0) < min_jaccard:
-            continue
-        for m in members[1:]:
-            a, b = find(members[0]), find(m)
+        every.link(members)
+        if min_jaccard is None or row.get("jaccard", 1.0) >= min_jaccard:
+            strong.link(members)
+    removed = set(map(str, removed))
+    groups, outer = strong.groups(), every.groups()
+    tp = fp = fn = ignored = 0
+    for rid in removed:
+        if rid not in strong.parent:
+            if rid in every.parent:
+                ignored += 1
+            else:
+                fp += 1
+    for root, members in groups.items():
+        size, hits = len(members), sum(m in removed for m in members)
+        # a record only weakly similar to the cluster (below min_jaccard) may stand for it
+        others = outer[every.find(root)]
+        allowed = size if any(m not in removed and m not in strong.parent for m in others) else size - 1
+        tp += min(hits, size - 1)
+        fp += max(0, hits - allowed)
+        fn += size - 1 - min(hits, size - 1)
+    return Scores(tp=tp, fp=fp, fn=fn, clusters=len(groups), ignored=ignored)
+
+
+class _UnionFind:
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, x: str) -> str:
+        self.parent.setdefault(x, x)
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def link(self, members: list[str]) -> None:
+        for m in members:
+            a, b = self.find(members[0]), self.find(m)
             if a != b:
-                parent[max(a, b)] = min(a, b)
-    sizes: dict[str, int] = {}
-    for x in list(parent):
-        root = find(x)
-        sizes[root] = sizes.get(root, 0) + 1
-    hits: dict[str, int] = {}
-    tp = fp = ignored = 0
-    for rid in set(map(str, removed)):
-        if rid in parent:
-            root = find(rid)
-            hits[root] = hits.get(root, 0) + 1
-        elif rid in mentioned:
-            ignored += 1
-        else:
-            fp += 1
-    fn = 0
-    for root, size in sizes.items():
-        r = hits.get(root, 0)
-        tp += min(r, size - 1)
-        fp += max(0, r - (size - 1))
-        fn += size - 1 - min(r, size - 1)
-    return Scores(tp=tp, fp=fp, fn=fn, clusters=len(sizes), ignored=ignored)
+                self.parent[max(a, b)] = min(a, b)
+
+    def groups(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for x in list(self.parent):
+            out.setdefault(self.find(x), []).append(x)
+        return out
 
 
 def removed_ids(out: Path, steps: Iterable[str] | None = None) -> list[str]:

@@ -114,7 +114,7 @@ def test_bad_parameters_are_named():
         DedupMinhash(bands=20, rows=10)
     with pytest.raises(RecipeError, match=r"dedup_minhash.threshold must be a float in \(0, 1\], got 0"):
         DedupMinhash(threshold=0)
-    with pytest.raises(RecipeError, match="dedup_minhash.verify must be one of 'none', 'signature', 'exact'"):
+    with pytest.raises(RecipeError, match="dedup_minhash.verify must be one of 'signature', 'exact', 'none'"):
         DedupMinhash(verify="jaccard")
     with pytest.raises(RecipeError, match="dedup_minhash.hash_bits must be one of 32, 64"):
         DedupMinhash(hash_bits=16)

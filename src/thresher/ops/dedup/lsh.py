@@ -9,8 +9,8 @@ import pyarrow.compute as pc
 from ..text.ngrams import Tokens, mix64, rolling_hashes, tokenize
 from .kernels import minhash64_into, minhash_into
 
-__all__ = ["optimal_bands", "signatures", "shingle_hashes", "shingle_sets", "band_keys", "bucket_edges",
-           "components", "s_curve", "is_empty"]
+__all__ = ["optimal_bands", "recall_bands", "verify_cutoff", "signatures", "shingle_hashes", "shingle_sets",
+           "band_keys", "bucket_edges", "components", "s_curve", "is_empty"]
 
 
 def s_curve(similarity: float | np.ndarray, bands: int, rows: int):
@@ -33,6 +33,24 @@ def optimal_bands(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_we
             if cost < best_cost - 1e-12:
                 best, best_cost = (bands, rows), cost
     return best
+
+
+def recall_bands(threshold: float, num_perm: int, recall: float = 0.995) -> tuple[int, int]:
+    """``(bands, rows)`` with ``bands * rows <= num_perm`` that make a pair of Jaccard ``threshold``
+    a candidate with probability at least ``recall``, with the smallest false-positive area
+    below the threshold (fewest candidates to verify); the most recall if none reaches it."""
+    low = np.linspace(0, threshold, 201)
+    options = [(b, r) for b in range(1, num_perm + 1) for r in range(1, num_perm // b + 1)]
+    reach = [o for o in options if s_curve(threshold, *o) >= recall]
+    if not reach:
+        return max(options, key=lambda o: (float(s_curve(threshold, *o)), -o[0]))
+    return min(reach, key=lambda o: (round(float(np.trapezoid(s_curve(low, *o), low)), 12), o[0]))
+
+
+def verify_cutoff(threshold: float, num_perm: int, z: float = 3.0) -> float:
+    """The estimated similarity below which a link is dropped: ``z`` standard errors of the
+    MinHash estimate below ``threshold`` (only links the signatures clearly refute go)."""
+    return threshold - z * float(np.sqrt(threshold * (1 - threshold) / num_perm))
 
 
 def normalize_for_shingles(texts: pa.Array) -> pa.Array:
