@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Create (idempotently) bench/.venv-peers: datatrove and what its Gopher / C4 filters need,
-# next to thresher itself, so that bench/heuristics.py runs both tools from one interpreter.
+# next to thresher itself, so that bench/heuristics.py runs both tools from one interpreter;
+# and the MinHash peers of bench/dedup.py (run through bench/dedup_peers.py): rensa, datasketch
+# and datatrove's minhash pipeline (whose package imports `tokenizers`).
 #
 #   bash bench/setup_peers.sh          # then: bench/.venv-peers/bin/python bench/heuristics.py
+#                                      #   or: .venv/bin/python bench/dedup.py
 #
 # datatrove 0.10.x tokenizes English with spaCy (`spacy.blank("en")` plus the rule-based
 # "sentencizer" pipe, see datatrove/assets/tokenizer_assignment.csv): no model download, it
@@ -18,6 +21,8 @@ PY="${PYTHON:-python3}"
 
 DATATROVE_SPEC="${DATATROVE_SPEC:-datatrove==0.10.1}"
 SPACY_SPEC="${SPACY_SPEC:-spacy>=3.7,<4}"
+RENSA_SPEC="${RENSA_SPEC:-rensa==0.5.0}"
+DATASKETCH_SPEC="${DATASKETCH_SPEC:-datasketch==2.0.0}"
 
 if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
@@ -25,8 +30,10 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 
 # pip is a no-op when everything is already satisfied, so re-running is cheap.
-"$VENV/bin/python" -m pip install -q "$DATATROVE_SPEC" "$SPACY_SPEC" regex orjson "xxhash<4" psutil pyyaml
-if ! "$VENV/bin/python" -c "import sys, thresher; sys.exit(not thresher.__file__.startswith('$REPO/src/'))" 2>/dev/null; then
+"$VENV/bin/python" -m pip install -q "$DATATROVE_SPEC" "$SPACY_SPEC" regex orjson "xxhash<4" psutil pyyaml \
+  "$RENSA_SPEC" "$DATASKETCH_SPEC" tokenizers
+# (re)install thresher from this checkout when it is missing or its dependencies changed
+if ! "$VENV/bin/python" -c "import sys, thresher, thresher.ops.builtin; sys.exit(not thresher.__file__.startswith('$REPO/src/'))" 2>/dev/null; then
   "$VENV/bin/python" -m pip install -q -e "$REPO"
 fi
 
@@ -37,5 +44,10 @@ import spacy, thresher
 from datatrove.pipeline.filters import C4QualityFilter, GopherQualityFilter, GopherRepetitionFilter  # noqa: F401
 from datatrove.utils.text import split_into_words
 assert split_into_words("The end, (really).") == ["The", "end", ",", "(", "really", ")", "."]
-print(f"ok: thresher {thresher.__version__}, datatrove {version('datatrove')}, spacy {spacy.__version__}")
+from datatrove.pipeline.dedup import MinhashDedupSignature  # noqa: F401
+from datasketch import MinHashLSH
+from rensa import RMinHash, RMinHashLSH  # noqa: F401
+assert (MinHashLSH(threshold=0.8, num_perm=128).b, MinHashLSH(threshold=0.8, num_perm=128).r) == (9, 13)
+print(f"ok: thresher {thresher.__version__}, datatrove {version('datatrove')}, spacy {spacy.__version__}, "
+      f"rensa {version('rensa')}, datasketch {version('datasketch')}")
 EOF

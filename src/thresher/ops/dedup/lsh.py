@@ -158,15 +158,20 @@ def bucket_edges(keys: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.nda
     enough for connected components). The result does not depend on the entries' order."""
     if not len(keys):
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    order = np.lexsort((docs, keys))
-    sorted_keys, members = keys[order], docs[order].astype(np.int64)
+    docs = docs.astype(np.int64)
+    if np.all(docs[1:] >= docs[:-1]):  # entries come in document order: a stable (radix) sort by key suffices
+        order = np.argsort(keys, kind="stable")
+    else:
+        order = np.lexsort((docs, keys))
+    sorted_keys, members = keys[order], docs[order]
     starts = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
     leader = members[np.flatnonzero(starts)][np.cumsum(starts) - 1]
     linked = ~starts & (members != leader)
     if not linked.any():
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    pairs = np.unique(np.stack([leader[linked], members[linked]], axis=1), axis=0)
-    return pairs[:, 0], pairs[:, 1]
+    span = np.int64(members.max() + 1)
+    pairs = np.unique(leader[linked] * span + members[linked])  # one int64 per pair: a 1-d sort
+    return pairs // span, pairs % span
 
 
 def components(n: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
