@@ -23,3 +23,18 @@ def test_hostile_text_ids_and_reasons_are_escaped(tmp_path):
     card = (tmp_path / "out" / "card.md").read_text()
     assert f"{result.counts['kept']:,} of {result.counts['input']:,}" in card
     assert "dedup_exact" in card and "## How to reproduce" in card
+
+
+def test_duplicate_clusters_show_the_kept_record_beside_its_copies(tmp_path):
+    from conftest import PROSE
+
+    text = PROSE[0] + " " + PROSE[1]
+    rows = [{"id": "orig", "text": text}, {"id": "x-copy1", "text": text.replace("practical", "useful")},
+            {"id": "x-copy2", "text": text + " Thanks."}, {"id": "other", "text": PROSE[2]}]
+    data = write_jsonl(tmp_path / "d.jsonl", rows)
+    run(Recipe.from_dict(make_recipe(tmp_path, data, [{"dedup_minhash": {}}]), base_dir=tmp_path))
+    html = (tmp_path / "out" / "report.html").read_text()
+    section = html[html.index("<h2>Duplicate clusters</h2>"):html.index("<h2>Samples</h2>")]
+    assert "<td class=n>3</td>" in section and "<small>orig</small>" in section
+    assert "x-copy1, similarity 0." in section and "x-copy2, similarity" in section
+    assert section.count(PROSE[0][:40]) == 3  # the kept text beside both copies

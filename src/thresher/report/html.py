@@ -1,5 +1,6 @@
 """``report.html``: one self-contained file (no network): the funnel, counts by step and reason,
-samples of kept and removed records with a search box, time and memory per stage.
+the largest duplicate clusters, samples of kept and removed records with a search box, time
+and memory per stage.
 
 Every piece of dataset content (text, ids, reasons, column names) goes through ``html.escape``
 and the search script reads ``textContent`` only, so a record's text is data, never markup.
@@ -11,7 +12,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from .samples import kept_samples, removed_samples
+from .samples import duplicate_clusters, kept_samples, removed_samples
 from .summary import removed_rows
 
 __all__ = ["write_report", "render_report"]
@@ -55,6 +56,7 @@ def render_report(out: Path, manifest: dict) -> str:
         f"{manifest['seed']}</small></p>",
         "<h2>Funnel</h2>", _funnel(manifest),
         "<h2>Removed by step and reason</h2>", _reasons(manifest),
+        _clusters(out),
         "<h2>Samples</h2><p><input id=q placeholder='search by id or text'></p>",
         _samples(out, manifest),
         "<h2>Stages</h2>", _stages(manifest),
@@ -104,6 +106,23 @@ def _samples(out: Path, manifest: dict) -> str:
                     f"<td><pre class=text>{e(r['text'])}</pre></td></tr>")
     head = "<table><tr><th></th><th>id</th><th>step / reason</th><th>text</th></tr>"
     return head + "".join(rows) + "</table>"
+
+
+def _clusters(out: Path) -> str:
+    """The largest duplicate clusters per dedup step: the kept record beside removed copies."""
+    e = html.escape
+    sections = []
+    for step, clusters in duplicate_clusters(out).items():
+        rows = []
+        for c in clusters:
+            copies = "".join(
+                f"<p><small>{e(m['id'])}" + (f", similarity {m['score']:.2f}" if m["score"] is not None else "")
+                + f"</small></p><pre class=text>{e(m['text'])}</pre>" for m in c["members"])
+            rows.append(f"<tr class=rec><td class=n>{c['size']:,}</td><td><small>{e(c['rep']['id'])}</small>"
+                        f"<pre class=text>{e(c['rep']['text'])}</pre></td><td>{copies}</td></tr>")
+        sections.append(f"<h3>{e(step)}</h3><table><tr><th>cluster</th><th>kept</th><th>removed copies "
+                        "(a few)</th></tr>" + "".join(rows) + "</table>")
+    return "<h2>Duplicate clusters</h2>" + "".join(sections) if sections else ""
 
 
 def _stages(manifest: dict) -> str:

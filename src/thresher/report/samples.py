@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..io.readers import read_output_file
 
-__all__ = ["removed_samples", "kept_samples"]
+__all__ = ["removed_samples", "kept_samples", "duplicate_clusters"]
 
 
 def _parts(folder: Path) -> list[Path]:
@@ -73,3 +73,59 @@ def kept_samples(out: Path, n: int = 20, max_chars: int = 600) -> list[dict]:
 
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + " …"
+
+
+def duplicate_clusters(out: Path, per_step: int = 6, members: int = 3, max_chars: int = 400,
+                       files_per_step: int = 4) -> dict[str, list[dict]]:
+    """The largest duplicate clusters each dedup step removed, from its first few removed files:
+    ``{step: [{"rep": {"id", "text"}, "size": n, "members": [{"id", "text", "score"}]}]}``.
+
+    The size is the step's ``cluster_size`` column where it has one, else the number of
+    removed copies seen plus the kept one. The kept representative's text is looked up in
+    the output (kept, or removed by a later step)."""
+    import pyarrow.compute as pc
+
+    files: dict[str, list[Path]] = {}
+    for path in _parts(out / "removed"):
+        if "dup_of" not in _columns(path):
+            continue
+        table = read_output_file(path, ["removed_by"])
+        for step in pc.unique(table.column("removed_by")).to_pylist():
+            if len(files.setdefault(step, [])) < files_per_step:
+                files[step].append(path)
+    found: dict[str, list[dict]] = {}
+    for step, paths in files.items():
+        clusters: dict[str, dict] = {}
+        for path in paths:
+            names = [n for n in ("id", "text", "removed_by", "dup_of", "score", "cluster_size") if n in _columns(path)]
+            table = read_output_file(path, names)
+            table = table.filter(pc.equal(table.column("removed_by"), step))
+            for row in table.to_pylist():
+                cluster = clusters.setdefault(row["dup_of"], {"size": 1, "members": []})
+                cluster["size"] = row.get("cluster_size") or cluster["size"] + 1
+                if len(cluster["members"]) < members:
+                    cluster["members"].append({"id": row["id"], "text": _cut(row["text"] or "", max_chars),
+                                               "score": row.get("score")})
+        top = sorted(clusters.items(), key=lambda kv: (-kv[1]["size"], kv[0]))[:per_step]
+        found[step] = [{"rep": {"id": rep, "text": None}, **c} for rep, c in top]
+    texts = _texts_of(out, {c["rep"]["id"] for cs in found.values() for c in cs})
+    for cs in found.values():
+        for c in cs:
+            c["rep"]["text"] = _cut(texts.get(c["rep"]["id"], ""), max_chars)
+    return found
+
+
+def _texts_of(out: Path, ids: set[str]) -> dict[str, str]:
+    """The texts of ``ids`` wherever they are in the output."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    wanted, texts = pa.array(sorted(ids), pa.string()), {}
+    for folder in ("kept", "removed"):
+        for path in _parts(out / folder):
+            if len(texts) == len(ids):
+                return texts
+            table = read_output_file(path, ["id", "text"])
+            hits = table.filter(pc.is_in(table.column("id"), value_set=wanted))
+            texts.update(zip(hits.column("id").to_pylist(), hits.column("text").to_pylist()))
+    return texts
