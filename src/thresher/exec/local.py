@@ -50,6 +50,7 @@ class LocalExecutor:
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
         return metas
 
     # --- stages ---------------------------------------------------------------------------
@@ -103,6 +104,7 @@ class LocalExecutor:
         _, computed_keys = self._map(stage, key_tasks, prev["kept"], weight="rows_in", phase="keys")
         decisions_path = stage_dir / "decisions.parquet"
         if not decisions_path.exists():
+            self._close_pool()  # decide runs here alone: the idle workers' memory goes back first
             keys = KeyParts([stage_dir / "keys" / f"{s}.parquet" for s in sources])
             ctx = OpContext(seed=seed, step=step.name, work_dir=stage_dir, workers=self.plan.workers,
                             sources=tuple(sources.values()))
@@ -156,6 +158,11 @@ class LocalExecutor:
                             "or executor.shard_rows.") from exc
                     raise exc
                 yield futures[fut], fut.result()
+
+    def _close_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:

@@ -7,7 +7,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..text.ngrams import Tokens, mix64, rolling_hashes, tokenize
-from .kernels import minhash64_into, minhash_into
 
 __all__ = ["optimal_bands", "recall_bands", "verify_cutoff", "signatures", "shingle_hashes", "shingle_sets",
            "band_keys", "bucket_edges", "components", "s_curve", "is_empty"]
@@ -79,6 +78,8 @@ def signatures(texts: pa.Array, ngram: int, num_perm: int, seed: int, unit: str 
     dtype = np.uint32 if bits == 32 else np.uint64
     out = np.full((n_docs, num_perm), np.iinfo(dtype).max, dtype=dtype)
     if len(shingles):
+        from .kernels import minhash64_into, minhash_into  # numba: loaded where signatures are made
+
         a, b = permutations(num_perm, seed)
         (minhash_into if bits == 32 else minhash64_into)(shingles, owner, a, b, out)
     return out

@@ -17,10 +17,11 @@ from ..base import GlobalOp, KeyParts, OpContext, reason
 from ..registry import register_op
 from . import lsh
 from .keep import KEEP_PARAMS, priority_column, representatives
-from .kernels import jaccard_sorted
 from .spill import Clusters, Partitions, SignatureStore, memory_budget
 
 __all__ = ["DedupMinhash"]
+
+_PARTITION_ENTRIES = 1 << 21
 
 
 @register_op("dedup_minhash")
@@ -122,8 +123,8 @@ class DedupMinhash(GlobalOp):
     def decide(self, keys: KeyParts | pa.Table, ctx: OpContext) -> pa.Table:
         parts = KeyParts.of(keys)
         n = parts.num_rows
-        n_parts = self._partitions(n)
-        spill = _spill_dir(ctx) if n_parts > 1 else None
+        n_parts, on_disk = self._partitions(n)
+        spill = _spill_dir(ctx) if on_disk else None
         try:
             store, buckets = self._bucket(parts, n_parts, spill)
             label = self._cluster(parts, store, buckets, n)
@@ -170,6 +171,8 @@ class DedupMinhash(GlobalOp):
         """The links whose shingle sets have a Jaccard similarity of at least ``threshold``."""
         if not len(u):
             return u, v
+        from .kernels import jaccard_sorted
+
         need = np.unique(np.concatenate([u, v]))
         texts = parts.take(need, ["text"]).column("text").combine_chunks()
         values, starts = lsh.shingle_sets(texts, self.ngram, self.shingle)
@@ -216,14 +219,15 @@ class DedupMinhash(GlobalOp):
     def _budget_text(self) -> str:
         return f"{self.memory_mb} MiB" if self.memory_mb is not None else "a quarter of the available memory"
 
-    def _partitions(self, records: int) -> int:
-        """1 (in memory) when the work fits the budget, else enough bucket partitions that
-        one of them, sorted, takes at most half of it."""
+    def _partitions(self, records: int) -> tuple[int, bool]:
+        """How many bucket partitions, and whether they spill to disk: in memory when the work
+        fits the budget, with partitions of at most 2M entries (to bound the sort's temporary
+        arrays); else on disk, with partitions that take at most half of the budget when sorted."""
+        bands, _ = self.bands_rows()
         budget = self._budget()
         if self._in_memory_bytes(records) <= budget:
-            return 1
-        bands, _ = self.bands_rows()
-        return max(2, math.ceil(records * bands * 48 / (budget / 2)))
+            return max(1, math.ceil(records * bands / _PARTITION_ENTRIES)), False
+        return max(2, math.ceil(records * bands * 48 / (budget / 2))), True
 
 
 def _spill_dir(ctx: OpContext) -> Path:

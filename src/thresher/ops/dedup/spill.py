@@ -56,10 +56,11 @@ class Partitions:
                         f.write(chunk.tobytes())
 
     def read(self, part: int) -> tuple[np.ndarray, ...]:
-        """Every row of one partition, in the order appended."""
-        if self.directory is None:
+        """Every row of one partition, in the order appended (in memory: once)."""
+        if self.directory is None:  # each partition is read once: its chunks are released
+            columns, self._memory[part] = self._memory[part], [[] for _ in self.dtypes]
             return tuple(np.concatenate(chunks) if chunks else np.zeros(0, dtype)
-                         for chunks, dtype in zip(self._memory[part], self.dtypes))
+                         for chunks, dtype in zip(columns, self.dtypes))
         return tuple(np.fromfile(self._path(part, c), dtype) if self._path(part, c).exists() else np.zeros(0, dtype)
                      for c, dtype in enumerate(self.dtypes))
 
