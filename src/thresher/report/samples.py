@@ -99,7 +99,8 @@ def duplicate_clusters(out: Path, per_step: int = 6, members: int = 3, max_chars
         for path in paths:
             names = [n for n in ("id", "text", "removed_by", "dup_of", "score", "cluster_size") if n in _columns(path)]
             table = read_output_file(path, names)
-            table = table.filter(pc.equal(table.column("removed_by"), step))
+            mine = pc.and_(pc.equal(table.column("removed_by"), step), pc.is_valid(table.column("dup_of")))
+            table = table.filter(mine)
             for row in table.to_pylist():
                 cluster = clusters.setdefault(row["dup_of"], {"size": 1, "members": []})
                 cluster["size"] = row.get("cluster_size") or cluster["size"] + 1
@@ -107,7 +108,8 @@ def duplicate_clusters(out: Path, per_step: int = 6, members: int = 3, max_chars
                     cluster["members"].append({"id": row["id"], "text": _cut(row["text"] or "", max_chars),
                                                "score": row.get("score")})
         top = sorted(clusters.items(), key=lambda kv: (-kv[1]["size"], kv[0]))[:per_step]
-        found[step] = [{"rep": {"id": rep, "text": None}, **c} for rep, c in top]
+        if top:
+            found[step] = [{"rep": {"id": rep, "text": None}, **c} for rep, c in top]
     texts = _texts_of(out, {c["rep"]["id"] for cs in found.values() for c in cs})
     for cs in found.values():
         for c in cs:
