@@ -105,7 +105,7 @@ class LocalExecutor:
         decisions_path = stage_dir / "decisions.parquet"
         if not decisions_path.exists():
             self._close_pool()  # decide runs here alone: the idle workers' memory goes back first
-            keys = KeyParts([stage_dir / "keys" / f"{s}.parquet" for s in sources])
+            keys = KeyParts([stage_dir / "keys" / f"{s}.arrow" for s in sources])
             ctx = OpContext(seed=seed, step=step.name, work_dir=stage_dir, workers=self.plan.workers,
                             sources=tuple(sources.values()))
             write_parquet(step.op.decide(keys, ctx), decisions_path)

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..io.readers import ReadOptions, read_batches
-from ..io.writers import write_parquet
+from ..io.writers import write_ipc, write_parquet
 from ..ops.base import OpContext, RowResult
 from ..recipe import Step
 from .shards import kept_path, read_shard, removed_path, stats_path, write_json
@@ -132,7 +132,7 @@ def _row(task: RowTask) -> dict:
 def _keys(task: KeysTask) -> dict:
     batch = read_shard(task.source)
     keys = task.step.op.keys(batch, OpContext(seed=task.seed, step=task.step.name))
-    write_parquet(keys, task.stage_dir / "keys" / f"{task.shard}.parquet")
+    write_ipc(keys, task.stage_dir / "keys" / f"{task.shard}.arrow")
     return {"rows_in": batch.num_rows}
 
 

@@ -40,6 +40,19 @@ def write_parquet(table: pa.Table | pa.RecordBatch, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def write_ipc(table: pa.Table | pa.RecordBatch, path: Path) -> None:
+    """Write ``table`` to ``path`` atomically as an uncompressed Arrow IPC file: for scratch
+    data read back once, such as a global op's keys, where decoding Parquet would cost more
+    than the bytes saved."""
+    if isinstance(table, pa.RecordBatch):
+        table = pa.Table.from_batches([table])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = atomic_path(path)
+    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    os.replace(tmp, path)
+
+
 def write_table(table: pa.Table, path: Path, fmt: str) -> None:
     """Write ``table`` in the output format ``fmt`` (parquet, jsonl, jsonl.gz), atomically."""
     if fmt == "parquet":

@@ -56,7 +56,8 @@ class RowResult:
 
 
 class KeyParts:
-    """A global op's keys, one part per shard in shard order, read on demand: an op may read
+    """A global op's keys, one part per shard in shard order (tables, or Arrow IPC or Parquet
+    files), read on demand: an op may read
     them whole (``read``) or stream them part by part (``iter``) to bound its memory.
 
     Examples
@@ -68,7 +69,7 @@ class KeyParts:
 
     def __init__(self, parts: Sequence[Path | pa.Table]) -> None:
         self.parts = list(parts)
-        self.sizes = [p.num_rows if isinstance(p, pa.Table) else pq.read_metadata(p).num_rows for p in self.parts]
+        self.sizes = [_rows(p) for p in self.parts]
         self.num_rows = sum(self.sizes)
 
     @classmethod
@@ -76,6 +77,9 @@ class KeyParts:
         return keys if isinstance(keys, KeyParts) else cls([keys])
 
     def _load(self, part: Path | pa.Table, columns: list[str] | None) -> pa.Table:
+        if isinstance(part, Path) and part.suffix == ".arrow":
+            with pa.OSFile(str(part)) as source:
+                part = pa.ipc.open_file(source).read_all()
         if isinstance(part, pa.Table):
             return part.select(columns) if columns else part
         return pq.read_table(part, columns=columns)
@@ -106,6 +110,16 @@ class KeyParts:
                 taken.append(self._load(part, columns).take(pa.array(local)))
         table = pa.concat_tables(taken) if taken else self._load(self.parts[0], columns).slice(0, 0)
         return table.take(pa.array(np.argsort(order, kind="stable")))
+
+
+def _rows(part: Path | pa.Table) -> int:
+    if isinstance(part, pa.Table):
+        return part.num_rows
+    if part.suffix == ".arrow":
+        with pa.memory_map(str(part)) as source:
+            reader = pa.ipc.open_file(source)
+            return sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
+    return pq.read_metadata(part).num_rows
 
 
 class Op:

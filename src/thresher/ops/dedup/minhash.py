@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -127,7 +128,7 @@ class DedupMinhash(GlobalOp):
         spill = _spill_dir(ctx) if on_disk else None
         try:
             store, buckets = self._bucket(parts, n_parts, spill)
-            label = self._cluster(parts, store, buckets, n)
+            label = self._cluster(parts, store, buckets, n, ctx.workers if not on_disk else 1)
             return self._decisions(parts, store, label)
         finally:
             if spill is not None:
@@ -148,19 +149,29 @@ class DedupMinhash(GlobalOp):
             buckets.append((bucket % np.uint64(n_parts)).astype(np.int64), bucket, np.repeat(valid + offset, bands))
         return store, buckets
 
-    def _cluster(self, parts: KeyParts, store: SignatureStore, buckets: Partitions, n: int) -> np.ndarray:
-        """Each record's component label, from the (verified) links of every bucket partition."""
+    def _cluster(self, parts: KeyParts, store: SignatureStore, buckets: Partitions, n: int,
+                 threads: int = 1) -> np.ndarray:
+        """Each record's component label, from the (verified) links of every bucket partition.
+        Partitions are linked on ``threads`` threads (numpy's sorts release the GIL), a few at a
+        time, and their links added in partition order."""
         clusters = Clusters(n, self._budget() // 64)
         pending: list[tuple[np.ndarray, np.ndarray]] = []
-        for k in range(buckets.n):
+        cutoff = lsh.verify_cutoff(self.threshold, self.num_perm)
+
+        def links(k: int) -> tuple[np.ndarray, np.ndarray]:
             u, v = lsh.bucket_edges(*buckets.read(k))
             if self.verify == "signature" and len(u):
-                keep = store.agreement(u, v) >= lsh.verify_cutoff(self.threshold, self.num_perm)
+                keep = store.agreement(u, v) >= cutoff
                 u, v = u[keep], v[keep]
-            if self.verify == "exact":
-                pending.append((u, v))
-            else:
-                clusters.add(u, v)
+            return u, v
+
+        with ThreadPoolExecutor(max(1, threads)) as pool:
+            for lo in range(0, buckets.n, max(1, threads)):
+                for u, v in pool.map(links, range(lo, min(buckets.n, lo + max(1, threads)))):
+                    if self.verify == "exact":
+                        pending.append((u, v))
+                    else:
+                        clusters.add(u, v)
         buckets.close()
         if pending:
             clusters.add(*self._verify_exact(parts, np.concatenate([p[0] for p in pending]),
