@@ -10,27 +10,33 @@ import psutil
 __all__ = ["measure"]
 
 
-def _tree_rss(proc: psutil.Process) -> int:
+def _tree_memory(proc: psutil.Process) -> tuple[int, int]:
+    """(RSS, PSS) summed over the tree. RSS counts a page shared by several processes (a
+    library, a forked parent's memory) once per process; PSS splits it among them."""
     try:
         procs = [proc, *proc.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return 0
-    total = 0
+        return 0, 0
+    rss = pss = 0
     for p in procs:
         try:
-            total += p.memory_info().rss
-        except psutil.NoSuchProcess:
+            info = p.memory_full_info()
+            rss, pss = rss + info.rss, pss + info.pss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
-    return total
+    return rss, pss
 
 
 def measure(cmd: list[str], *, interval: float = 0.05, **kwargs) -> dict:
-    """``{"seconds", "peak_rss_bytes", "returncode"}`` of ``cmd`` (RSS summed over the tree)."""
+    """``{"seconds", "peak_rss_bytes", "peak_pss_bytes", "returncode"}`` of ``cmd`` (memory summed
+    over the process tree)."""
     start = time.perf_counter()
     child = subprocess.Popen(cmd, **kwargs)
     proc = psutil.Process(child.pid)
-    peak = 0
+    peak = peak_pss = 0
     while child.poll() is None:
-        peak = max(peak, _tree_rss(proc))
+        rss, pss = _tree_memory(proc)
+        peak, peak_pss = max(peak, rss), max(peak_pss, pss)
         time.sleep(interval)
-    return {"seconds": time.perf_counter() - start, "peak_rss_bytes": peak, "returncode": child.returncode}
+    return {"seconds": time.perf_counter() - start, "peak_rss_bytes": peak, "peak_pss_bytes": peak_pss,
+            "returncode": child.returncode}
