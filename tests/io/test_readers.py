@@ -148,3 +148,35 @@ def test_null_columns_and_int_float_unify_across_shards(tmp_path):
     kept = read_output(tmp_path / "out", "kept")
     assert kept.schema.field("x").type == pa.string()
     assert kept.schema.field("y").type == pa.float64()
+
+
+def test_large_jsonl_read_in_byte_ranges_gives_the_same_records(tmp_path, monkeypatch):
+    from conftest import output_digest
+    from thresher.exec import local
+    from thresher.io.readers import ReadOptions, jsonl_spans, read_batches
+
+    rows = [{"id": f"r{i}", "text": f"record number {i} " * (i % 7 + 1)} for i in range(300)]
+    path = write_jsonl(tmp_path / "big.jsonl", rows)
+    with open(path, "a", encoding="utf-8") as f:  # a blank line and bad lines inside ranges
+        f.write("\n{not json\n" + json.dumps({"id": "late", "text": "the last one"}) + "\n[1, 2]\n")
+    spans = jsonl_spans(path, range_bytes=1000)
+    assert len(spans) > 5 and spans[0].start == 0 and spans[-1].end == path.stat().st_size
+    assert all(a.end == b.start for a, b in zip(spans, spans[1:]))
+    opts = ReadOptions(on_error="quarantine", batch_rows=50)
+    whole = [(b.to_pylist() if b is not None else [], [(x.source, x.reason) for x in bad])
+             for b, bad in read_batches(path, "big.jsonl", opts)]
+    ranged = [(b.to_pylist() if b is not None else [], [(x.source, x.reason) for x in bad])
+              for s in spans for b, bad in read_batches(path, "big.jsonl", opts, s)]
+    assert [r for rs, _ in whole for r in rs] == [r for rs, _ in ranged for r in rs]  # same rows, th_source lines
+    assert [x for _, bad in whole for x in bad] == [x for _, bad in ranged for x in bad]
+    assert ("big.jsonl:302", ) == tuple(x[0] for _, bad in ranged for x in bad)[:1]
+
+    _run(tmp_path, path, on_error="quarantine")
+    expected = output_digest(tmp_path / "out")
+    monkeypatch.setattr(local, "jsonl_spans", lambda p: jsonl_spans(p, range_bytes=1000))
+    recipe = Recipe(input={"path": str(path), "on_error": "quarantine"}, output=str(tmp_path / "out"),
+                    executor={"workers": 1, "shard_rows": 10})
+    run(recipe, fresh=True)
+    shards = list((tmp_path / "out" / "_work").glob("00-ingest-*/kept/f00000.0006-*"))
+    assert shards  # really read in ranges
+    assert output_digest(tmp_path / "out") == expected

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import InputError, ResourceError
-from ..io.readers import ReadOptions
+from ..io.readers import ReadOptions, jsonl_spans
 from ..io.writers import write_parquet
 from ..ops.base import KeyParts, OpContext
 from .plan import Plan, Stage
@@ -78,7 +78,11 @@ class LocalExecutor:
         recipe = self.plan.recipe
         opts = ReadOptions(text_field=recipe.input.text_field, id_field=recipe.input.id_field,
                            on_error=recipe.input.on_error, batch_rows=self.plan.shard_rows)
-        tasks = [IngestTask(i, f.path, f.rel, opts, stage_dir) for i, f in enumerate(self.plan.files)]
+        tasks = []
+        for i, f in enumerate(self.plan.files):
+            spans = jsonl_spans(f.path)
+            tasks += [IngestTask(i, f.path, f.rel, opts, stage_dir, span, k) for k, span in enumerate(spans)] \
+                if spans else [IngestTask(i, f.path, f.rel, opts, stage_dir)]
         total = self.plan.estimate.get("records")
         stats, computed = self._map(stage, tasks, total, weight="rows_in")
         shards = [s for st in stats for s in st["shards"]]

@@ -41,9 +41,9 @@ def read_json(path: Path) -> dict | None:
         return None
 
 
-def read_shard(path: Path) -> pa.RecordBatch:
-    """A whole shard as one record batch."""
-    table = pq.read_table(path)
+def read_shard(path: Path, columns: list[str] | None = None) -> pa.RecordBatch:
+    """A whole shard (or some of its columns) as one record batch."""
+    table = pq.read_table(path, columns=columns)
     if table.num_rows == 0:
         return pa.RecordBatch.from_pylist([], schema=table.schema)
     return table.combine_chunks().to_batches()[0]

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..io.readers import ReadOptions, read_batches
+from ..io.readers import ReadOptions, Span, read_batches
 from ..io.writers import write_ipc, write_parquet
 from ..ops.base import OpContext, RowResult
 from ..recipe import Step
@@ -34,10 +34,12 @@ class IngestTask:
     rel: str
     options: ReadOptions
     stage_dir: Path
+    span: Span | None = None  # a byte range of a large JSONL file
+    span_index: int = 0
 
     @property
     def unit(self) -> str:
-        return f"f{self.file_index:05d}"
+        return f"f{self.file_index:05d}" + (f".{self.span_index:04d}" if self.span is not None else "")
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ def run_task(task) -> dict:
 def _ingest(task: IngestTask) -> dict:
     shards, rows, bytes_in, bad_total = [], 0, 0, 0
     bad_rows: list[dict] = []
-    for k, (batch, bad) in enumerate(read_batches(task.path, task.rel, task.options)):
+    for k, (batch, bad) in enumerate(read_batches(task.path, task.rel, task.options, task.span)):
         bad_rows.extend({"id": b.id, "text": b.text, "th_source": b.source, "removed_by": INPUT_STEP,
                          "reason": b.reason} for b in bad)
         if batch is not None and batch.num_rows:
@@ -130,7 +132,10 @@ def _row(task: RowTask) -> dict:
 
 
 def _keys(task: KeysTask) -> dict:
-    batch = read_shard(task.source)
+    wanted = task.step.op.key_columns()
+    if wanted is not None:  # a column the shard lacks is left for the op to report
+        wanted = [c for c in wanted if c in pq.read_schema(task.source).names]
+    batch = read_shard(task.source, wanted)
     keys = task.step.op.keys(batch, OpContext(seed=task.seed, step=task.step.name))
     write_ipc(keys, task.stage_dir / "keys" / f"{task.shard}.arrow")
     return {"rows_in": batch.num_rows}

@@ -40,6 +40,9 @@ class UniqueIds(GlobalOp):
     def memory_bytes(self, records: int, record_bytes: float) -> int:
         return records * 24
 
+    def key_columns(self) -> list[str]:
+        return ["id"]
+
     def keys(self, batch: pa.RecordBatch, ctx: OpContext) -> pa.Table:
         return pa.table({"h": pa.array(id_hashes(batch.column("id")), pa.uint64())})
 

@@ -58,12 +58,57 @@ class BadRecord:
 Chunk = tuple[pa.RecordBatch | None, list[BadRecord]]
 
 
-def read_batches(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
-    """Yield ``(batch, bad_records)`` chunks of at most ``opts.batch_rows`` records from ``path``.
+#: Uncompressed JSONL files larger than this are read in ranges of this many bytes, in parallel.
+RANGE_BYTES = 16 << 20
+
+
+@dataclass(frozen=True)
+class Span:
+    """A byte range of an uncompressed JSONL file that starts at a line: ``first_line`` is its number."""
+
+    start: int
+    end: int
+    first_line: int
+
+
+def jsonl_spans(path: Path, range_bytes: int = RANGE_BYTES) -> list[Span] | None:
+    """Ranges of about ``range_bytes`` that split an uncompressed JSONL file at line ends, with
+    the number of each range's first line; None for a file read whole (small, compressed, or
+    another format). The ranges depend only on the file, not on the number of workers."""
+    if path.is_dir() or detect_format(path) != "jsonl" or path.name.lower().endswith((".gz", ".zst")):
+        return None
+    size = path.stat().st_size
+    if size <= range_bytes:
+        return None
+    spans, start, line = [], 0, 1
+    with open(path, "rb") as f:
+        while start < size:
+            f.seek(min(start + range_bytes, size))
+            if start + range_bytes < size:
+                f.readline()  # to the end of the line that crosses the boundary
+            end = min(f.tell(), size)
+            f.seek(start)
+            newlines = 0
+            left = end - start
+            while left > 0:
+                block = f.read(min(left, 1 << 22))
+                newlines += block.count(b"\n")
+                left -= len(block)
+            spans.append(Span(start, end, line))
+            start, line = end, line + newlines
+    return spans
+
+
+def read_batches(path: Path, rel: str, opts: ReadOptions, span: Span | None = None) -> Iterator[Chunk]:
+    """Yield ``(batch, bad_records)`` chunks of at most ``opts.batch_rows`` records from ``path``
+    (or from one ``span`` of an uncompressed JSONL file).
 
     ``rel`` is the path relative to the input root, used in derived ids (``rel:N``, N counting
     records from 1, or the line number for JSONL/CSV) and in messages.
     """
+    if span is not None:
+        yield from _read_jsonl(path, rel, opts, span)
+        return
     if is_hf_dataset_dir(path):
         reader = _read_hf_dataset(path, rel, opts)
     else:
@@ -95,13 +140,17 @@ def _open_binary(path: Path) -> io.BufferedIOBase:
     return open(path, "rb")
 
 
-def _read_jsonl(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
+def _read_jsonl(path: Path, rel: str, opts: ReadOptions, span: Span | None = None) -> Iterator[Chunk]:
     rows: list[dict] = []
     lines: list[int] = []
     bad: list[BadRecord] = []
-    with _open_binary(path) as handle:
+    if span is not None:
+        with open(path, "rb") as f:
+            f.seek(span.start)
+            data = f.read(span.end - span.start)
+    with (io.BytesIO(data) if span is not None else _open_binary(path)) as handle:
         try:
-            for lineno, raw in enumerate(handle, 1):
+            for lineno, raw in enumerate(handle, span.first_line if span is not None else 1):
                 if not raw.strip():
                     continue
                 obj = _parse_line(raw, rel, lineno, opts, bad)

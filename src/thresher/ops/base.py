@@ -190,6 +190,10 @@ class GlobalOp(Op):
         """Estimated peak memory of ``decide`` over ``records`` records."""
         return records * 200
 
+    def key_columns(self) -> list[str] | None:
+        """The columns ``keys`` reads (None: all); the others are not even read from disk."""
+        return None
+
     def keys(self, batch: pa.RecordBatch, ctx: OpContext) -> pa.Table:
         raise TypeError(f"{type(self).__name__} must define keys()")  # pragma: no cover
 

@@ -42,6 +42,9 @@ class DedupExact(GlobalOp):
     def holds(self) -> str:
         return "id, 128-bit text hash" + (", priority" if self.priority else "") + " per record"
 
+    def key_columns(self) -> list[str]:
+        return ["id", "text"] + ([self.priority] if self.priority is not None else [])
+
     def keys(self, batch: pa.RecordBatch, ctx: OpContext) -> pa.Table:
         hi, lo = [], []
         for text in batch.column("text").to_pylist():

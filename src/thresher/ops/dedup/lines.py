@@ -55,6 +55,9 @@ class DedupLines(GlobalOp):
     def memory_bytes(self, records: int, record_bytes: float) -> int:
         return int(records * max(1.0, record_bytes / 40) * 24)
 
+    def key_columns(self) -> list[str]:
+        return ["text"]
+
     def keys(self, batch: pa.RecordBatch, ctx: OpContext) -> pa.Table:
         hashes, parent = self._hashes(batch.column("text"))
         distinct = np.unique(np.stack([parent.astype(np.uint64), hashes], axis=1), axis=0) if len(hashes) \

@@ -110,6 +110,9 @@ class DedupMinhash(GlobalOp):
         return min(self._in_memory_bytes(records), self._budget()) + records * 24
 
     # --- keys: one signature per record, computed in the workers ---------------------------
+    def key_columns(self) -> list[str]:
+        return ["id", "text"] + ([self.priority] if self.priority is not None else [])
+
     def keys(self, batch: pa.RecordBatch, ctx: OpContext) -> pa.Table:
         sigs = lsh.signatures(batch.column("text"), self.ngram, self.num_perm, ctx.seed, self.shingle, self.hash_bits)
         flat = pa.array(sigs.reshape(-1), pa.uint32() if self.hash_bits == 32 else pa.uint64())
