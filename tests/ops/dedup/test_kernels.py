@@ -74,3 +74,27 @@ def test_signature_store_on_disk_reads_rows(tmp_path):
     index = np.array([19, 0, 5, 5])
     assert np.array_equal(disk.rows(index), rows[index]) and np.array_equal(memory.rows(index), rows[index])
     assert np.array_equal(disk.agreement(np.array([1, 2]), np.array([1, 3])), [1.0, 0.0])
+
+
+def test_word_shingle_kernel_has_the_words_of_the_normalized_text():
+    """On the multilingual sample, the compiled shingles (ASCII texts not normalized first) group
+    exactly like n-grams of the whitespace words of ``normalize_for_shingles``."""
+    import gzip
+    import json
+
+    import pyarrow as pa
+
+    from conftest import SAMPLE
+    from thresher.ops.dedup import lsh
+    from thresher.ops.text.ngrams import tokenize
+
+    with gzip.open(SAMPLE, "rt", encoding="utf-8") as src:
+        texts = pa.array([json.loads(line)["text"] for line in src][:4000] + ["", "  ", "ONE", "Ünïcode ÉTÉ, été!"])
+    for n in (1, 3, 5):
+        tok = tokenize(lsh.normalize_for_shingles(texts))
+        counts = np.bincount(tok.doc, minlength=tok.n_docs)
+        expected, owner = lsh._shingles(tok, counts, np.concatenate([[0], np.cumsum(counts)[:-1]]), n)
+        hashes, owners, n_docs = lsh.shingle_hashes(texts, n)
+        assert n_docs == len(texts) and np.array_equal(owners, owner)
+        pairs = np.unique(np.stack([expected, hashes], axis=1), axis=0)
+        assert len(pairs) == len(np.unique(expected)) == len(np.unique(hashes))  # a one-to-one renaming

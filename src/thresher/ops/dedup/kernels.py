@@ -6,7 +6,67 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["minhash_into", "minhash64_into", "jaccard_sorted"]
+__all__ = ["word_shingles", "minhash_into", "minhash64_into", "jaccard_sorted"]
+
+_FNV_PRIME = np.uint64(0x100000001B3)
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_MULT = np.uint64(0x9E3779B97F4A7C15)
+
+
+@njit(cache=True, nogil=True)
+def _mix64(x):  # pragma: no cover - compiled
+    """splitmix64's finalizer."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+@njit(cache=True, nogil=True)
+def word_shingles(data, offsets, ngram, out_hash, out_owner):  # pragma: no cover - compiled
+    """Hashes of the word ``ngram``-grams of each document ``data[offsets[d]:offsets[d+1]]``,
+    written to ``out_hash``/``out_owner`` in document order; returns how many.
+
+    A word is a maximal run of ASCII letters and digits (lowered) and non-ASCII bytes: on a
+    text that ``normalize_for_shingles`` left alone (ASCII) or made (NFKC, lowercase, symbols
+    to spaces), these are exactly its whitespace-separated words. A word's hash is FNV-1a of
+    its bytes, mixed; an n-gram's is the polynomial ``((w0 * M + w1) * M + ...)``. A document
+    with ``0 < c < ngram`` words has one shingle, its ``c`` words."""
+    ring = np.empty(ngram, np.uint64)
+    k = 0
+    for d in range(offsets.shape[0] - 1):
+        count = 0
+        in_word = False
+        h = _FNV_OFFSET
+        end = offsets[d + 1]
+        i = offsets[d]
+        while i <= end:
+            byte = data[i] if i < end else 32
+            if 65 <= byte <= 90:  # ASCII upper case: lowered here
+                byte += 32
+            if byte >= 128 or 48 <= byte <= 57 or 97 <= byte <= 122:
+                h = (h ^ np.uint64(byte)) * _FNV_PRIME
+                in_word = True
+            elif in_word:
+                ring[count % ngram] = _mix64(h)
+                count += 1
+                in_word = False
+                h = _FNV_OFFSET
+                if count >= ngram:
+                    s = np.uint64(0)
+                    for j in range(count - ngram, count):
+                        s = s * _MULT + ring[j % ngram]
+                    out_hash[k] = s
+                    out_owner[k] = d
+                    k += 1
+            i += 1
+        if 0 < count < ngram:
+            s = np.uint64(0)
+            for j in range(count):
+                s = s * _MULT + ring[j]
+            out_hash[k] = s
+            out_owner[k] = d
+            k += 1
+    return k
 
 
 @njit(cache=True, nogil=True)
