@@ -206,15 +206,12 @@ def bucket_edges(keys: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.nda
     enough for connected components). The result does not depend on the entries' order."""
     if not len(keys):
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    docs = docs.astype(np.int64)
-    if np.all(docs[1:] >= docs[:-1]):  # entries come in document order: a stable (radix) sort by key suffices
-        order = np.argsort(keys, kind="stable")
-    else:
-        order = np.lexsort((docs, keys))
-    sorted_keys, members = keys[order], docs[order]
+    order = np.argsort(keys)  # any order inside a bucket: its leader is the minimum
+    sorted_keys, members = keys[order], docs[order].astype(np.int64)
     starts = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
-    leader = members[np.flatnonzero(starts)][np.cumsum(starts) - 1]
-    linked = ~starts & (members != leader)
+    first = np.flatnonzero(starts)
+    leader = np.minimum.reduceat(members, first)[np.cumsum(starts) - 1]
+    linked = members != leader
     if not linked.any():
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     span = np.int64(members.max() + 1)
