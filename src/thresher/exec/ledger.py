@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -91,8 +92,9 @@ def check_invariant(plan: Plan, metas: list[dict]) -> dict:
     out = plan.recipe.output_dir
     kept_files = sorted((out / "kept").glob("part-*"))
     removed_files_ = sorted((out / "removed").glob("part-*"))
-    expected = np.sort(_hashes(inputs))
-    kept, removed = _hashes(kept_files), _hashes(removed_files_)
+    with ThreadPoolExecutor(3) as pool:  # Parquet reads and numpy release the GIL
+        expected, kept, removed = pool.map(_hashes, (inputs, kept_files, removed_files_))
+    expected = np.sort(expected)
     got = np.sort(np.concatenate([kept, removed]))
     if len(got) != len(expected) or not np.array_equal(got, expected):
         a, b = read_ids(inputs), read_ids(kept_files + removed_files_)

@@ -127,7 +127,8 @@ def _texts_of(out: Path, ids: set[str]) -> dict[str, str]:
         for path in _parts(out / folder):
             if len(texts) == len(ids):
                 return texts
-            table = read_output_file(path, ["id", "text"])
-            hits = table.filter(pc.is_in(table.column("id"), value_set=wanted))
-            texts.update(zip(hits.column("id").to_pylist(), hits.column("text").to_pylist()))
+            found = pc.is_in(read_output_file(path, ["id"]).column("id"), value_set=wanted)
+            if pc.any(found).as_py():  # the texts of a file only where it has one of the ids
+                hits = read_output_file(path, ["id", "text"]).filter(found)
+                texts.update(zip(hits.column("id").to_pylist(), hits.column("text").to_pylist()))
     return texts
