@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -17,6 +19,7 @@ def s_curve(similarity: float | np.ndarray, bands: int, rows: int):
     return 1 - (1 - np.asarray(similarity, dtype=float) ** rows) ** bands
 
 
+@lru_cache(maxsize=64)
 def optimal_bands(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5) -> tuple[int, int]:
     """``(bands, rows)`` with ``bands * rows <= num_perm`` minimising the weighted areas of false
     positives (below ``threshold``) and false negatives (above it) under the S-curve, as
@@ -34,6 +37,7 @@ def optimal_bands(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_we
     return best
 
 
+@lru_cache(maxsize=64)
 def recall_bands(threshold: float, num_perm: int, recall: float = 0.995) -> tuple[int, int]:
     """``(bands, rows)`` with ``bands * rows <= num_perm`` that make a pair of Jaccard ``threshold``
     a candidate with probability at least ``recall``, with the smallest false-positive area
@@ -190,14 +194,16 @@ def is_empty(sigs: np.ndarray) -> np.ndarray:
 
 
 def band_keys(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
-    """``(n, bands)`` uint64 bucket keys: a hash of each band's rows, seeded by the band's
-    index so that equal rows in different bands fall in different buckets."""
+    """``(n, bands)`` uint64 bucket keys: the band's index in the top 10 bits (so that
+    different bands never share a bucket, whatever the partitioning), a 54-bit hash of the
+    band's rows below."""
     mult = np.uint64(0x9E3779B97F4A7C15)
-    keys = np.broadcast_to(mix64(np.arange(1, bands + 1, dtype=np.uint64)), (len(sigs), bands)).copy()
+    band = np.arange(bands, dtype=np.uint64)
+    keys = np.broadcast_to(mix64(band + np.uint64(1)), (len(sigs), bands)).copy()
     with np.errstate(over="ignore"):
         for r in range(rows):
             keys = keys * mult + sigs[:, r:bands * rows:rows].astype(np.uint64) + np.uint64(r + 1)
-    return keys
+    return (mix64(keys) >> np.uint64(10)) | (band << np.uint64(54))
 
 
 def bucket_edges(keys: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -116,7 +116,10 @@ class DedupMinhash(GlobalOp):
     def keys(self, batch: pa.RecordBatch, ctx: OpContext) -> pa.Table:
         sigs = lsh.signatures(batch.column("text"), self.ngram, self.num_perm, ctx.seed, self.shingle, self.hash_bits)
         flat = pa.array(sigs.reshape(-1), pa.uint32() if self.hash_bits == 32 else pa.uint64())
-        cols = {"id": batch.column("id"), "sig": pa.FixedSizeListArray.from_arrays(flat, self.num_perm)}
+        bands = lsh.band_keys(sigs, *self.bands_rows())
+        cols = {"id": batch.column("id"), "sig": pa.FixedSizeListArray.from_arrays(flat, self.num_perm),
+                "band": pa.FixedSizeListArray.from_arrays(pa.array(bands.reshape(-1)), bands.shape[1]),
+                "empty": pa.array(lsh.is_empty(sigs))}
         if self.priority is not None:
             cols["priority"] = priority_column(self.name, self.priority, batch)
         if self.verify == "exact":
@@ -143,13 +146,19 @@ class DedupMinhash(GlobalOp):
         dtype = np.uint32 if self.hash_bits == 32 else np.uint64
         store = SignatureStore(parts.num_rows, self.num_perm, dtype, spill)
         buckets = Partitions(n_parts, (np.uint64, np.int64), spill / "buckets" if spill else None)
-        for offset, table in parts.iter(["sig"]):
-            column = table.column("sig").combine_chunks()
-            sigs = column.flatten().to_numpy().reshape(len(column), self.num_perm)
-            store.write(offset, sigs)
-            valid = np.flatnonzero(~lsh.is_empty(sigs))
-            bucket = lsh.band_keys(sigs[valid], bands, rows).reshape(-1)
-            buckets.append((bucket % np.uint64(n_parts)).astype(np.int64), bucket, np.repeat(valid + offset, bands))
+        groups = np.array_split(np.arange(bands), n_parts) if spill is None else None
+        for offset, table in parts.iter(["sig", "band", "empty"]):
+            store.write(offset, _matrix(table.column("sig"), self.num_perm))
+            valid = np.flatnonzero(~table.column("empty").to_numpy(zero_copy_only=False))
+            keys = _matrix(table.column("band"), bands)[valid]
+            docs = valid + offset
+            if groups is None:  # on disk: partitions by hash, as many as the budget needs
+                flat = keys.reshape(-1)
+                buckets.append((flat % np.uint64(n_parts)).astype(np.int64), flat, np.repeat(docs, bands))
+            else:  # in memory: partitions are groups of bands (a bucket never spans two bands)
+                for k, group in enumerate(groups):
+                    lo, hi = group[0], group[-1] + 1
+                    buckets.add(k, keys[:, lo:hi].reshape(-1), np.repeat(docs, hi - lo))
         return store, buckets
 
     def _cluster(self, parts: KeyParts, store: SignatureStore, buckets: Partitions, n: int,
@@ -235,13 +244,20 @@ class DedupMinhash(GlobalOp):
 
     def _partitions(self, records: int) -> tuple[int, bool]:
         """How many bucket partitions, and whether they spill to disk: in memory when the work
-        fits the budget, with partitions of at most 2M entries (to bound the sort's temporary
-        arrays); else on disk, with partitions that take at most half of the budget when sorted."""
+        fits the budget, as groups of bands of at most 2M entries (which bounds the sort's
+        temporary arrays; at least 2, linked on 2 threads); else on disk, partitioned by hash
+        so that one partition, sorted, takes at most half of the budget."""
         bands, _ = self.bands_rows()
         budget = self._budget()
         if self._in_memory_bytes(records) <= budget:
-            return max(1, math.ceil(records * bands / _PARTITION_ENTRIES)), False
+            return min(bands, max(2, math.ceil(records * bands / _PARTITION_ENTRIES))), False
         return max(2, math.ceil(records * bands * 48 / (budget / 2))), True
+
+
+def _matrix(column: pa.ChunkedArray, width: int) -> np.ndarray:
+    """A fixed-size-list column as an ``(n, width)`` numpy array."""
+    values = column.combine_chunks()
+    return values.flatten().to_numpy().reshape(len(values), width)
 
 
 def _spill_dir(ctx: OpContext) -> Path:

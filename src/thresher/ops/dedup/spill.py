@@ -55,6 +55,10 @@ class Partitions:
                     with open(self._path(k, c), "ab") as f:
                         f.write(chunk.tobytes())
 
+    def add(self, part: int, *columns: np.ndarray) -> None:
+        """Add rows to one partition."""
+        self.append(np.full(len(columns[0]), part, np.int64), *columns)
+
     def read(self, part: int) -> tuple[np.ndarray, ...]:
         """Every row of one partition, in the order appended (in memory: once)."""
         if self.directory is None:  # each partition is read once: its chunks are released
