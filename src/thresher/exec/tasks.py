@@ -84,6 +84,7 @@ def run_task(task) -> dict:
     else:
         stats = _apply(task)
     stats["seconds"] = time.perf_counter() - start
+    pa.default_memory_pool().release_unused()  # an idle worker holds no freed Arrow buffers
     stats["maxrss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     marker = stats_path(task.stage_dir, task.unit) if not isinstance(task, KeysTask) \
         else task.stage_dir / "keys" / f"{task.unit}.json"
