@@ -7,6 +7,7 @@ the directory otherwise; both ways give the same results.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -77,8 +78,7 @@ class Partitions:
 class SignatureStore:
     """An ``(n, width)`` matrix written in row blocks, then read by row indices.
 
-    On disk, rows are read through a memory map that is dropped after each read, so the pages
-    touched do not stay in the process's resident memory.
+    On disk, rows are read one by one with ``pread``, so only the rows asked for are in memory.
     """
 
     def __init__(self, n: int, width: int, dtype: np.dtype, directory: Path | None = None) -> None:
@@ -101,18 +101,20 @@ class SignatureStore:
     def rows(self, index: np.ndarray) -> np.ndarray:
         if self.path is None:
             return self._matrix[index]
-        if not self.shape[0] or not len(index):
-            return np.zeros((len(index), self.shape[1]), self.dtype)
-        matrix = np.memmap(self.path, dtype=self.dtype, mode="r", shape=self.shape)
-        try:
-            return np.array(matrix[index])
+        width = self.shape[1] * self.dtype.itemsize
+        out = np.empty((len(index), self.shape[1]), self.dtype)
+        fd = os.open(self.path, os.O_RDONLY)
+        try:  # one read per row: a memory map would bring whole neighbourhoods of the file into RSS
+            for k, row in enumerate(index.tolist()):
+                out[k] = np.frombuffer(os.pread(fd, width, row * width), self.dtype)
         finally:
-            matrix._mmap.close()  # unmap now: the touched pages leave this process's RSS
-            del matrix
+            os.close(fd)
+        return out
 
-    def agreement(self, u: np.ndarray, v: np.ndarray, block: int = 1 << 16) -> np.ndarray:
+    def agreement(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         """Fraction of equal values between rows ``u[k]`` and ``v[k]``: the MinHash estimate
         of their Jaccard similarity. Computed in blocks of pairs to bound memory."""
+        block = 1 << 16
         out = np.empty(len(u))
         for lo in range(0, len(u), block):
             out[lo:lo + block] = (self.rows(u[lo:lo + block]) == self.rows(v[lo:lo + block])).mean(axis=1)
