@@ -89,7 +89,9 @@ def test_word_shingle_kernel_has_the_words_of_the_normalized_text():
     from thresher.ops.text.ngrams import tokenize
 
     with gzip.open(SAMPLE, "rt", encoding="utf-8") as src:
-        texts = pa.array([json.loads(line)["text"] for line in src][:4000] + ["", "  ", "ONE", "Ünïcode ÉTÉ, été!"])
+        texts = pa.array([json.loads(line)["text"] for line in src][:4000] + [
+            "", "  ", "ONE", "Ünïcode ÉTÉ, été!", "emoji 😀 text x", "𝐀𝐁𝐂 math 𝟙 a—b ½ ﬁne",
+            "日本語のテキスト、句読点。"])
     for n in (1, 3, 5):
         tok = tokenize(lsh.normalize_for_shingles(texts))
         counts = np.bincount(tok.doc, minlength=tok.n_docs)
