@@ -77,8 +77,8 @@ class KeyParts:
         return keys if isinstance(keys, KeyParts) else cls([keys])
 
     def _load(self, part: Path | pa.Table, columns: list[str] | None) -> pa.Table:
-        if isinstance(part, Path) and part.suffix == ".arrow":
-            with pa.OSFile(str(part)) as source:
+        if isinstance(part, Path) and part.suffix == ".arrow":  # memory-mapped: unread columns cost nothing
+            with pa.memory_map(str(part)) as source:
                 part = pa.ipc.open_file(source).read_all()
         if isinstance(part, pa.Table):
             return part.select(columns) if columns else part
