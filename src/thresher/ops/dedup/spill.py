@@ -46,19 +46,18 @@ class Partitions:
         bounds = np.searchsorted(part[order], np.arange(self.n + 1))
         for k in range(self.n):
             rows = order[bounds[k]:bounds[k + 1]]
-            if not len(rows):
-                continue
-            for c, (values, dtype) in enumerate(zip(columns, self.dtypes)):
-                chunk = np.ascontiguousarray(values[rows], dtype=dtype)
-                if self.directory is None:
-                    self._memory[k][c].append(chunk)
-                else:
-                    with open(self._path(k, c), "ab") as f:
-                        f.write(chunk.tobytes())
+            if len(rows):
+                self.add(k, *(values[rows] for values in columns))
 
     def add(self, part: int, *columns: np.ndarray) -> None:
         """Add rows to one partition."""
-        self.append(np.full(len(columns[0]), part, np.int64), *columns)
+        for c, (values, dtype) in enumerate(zip(columns, self.dtypes)):
+            chunk = np.ascontiguousarray(values, dtype=dtype)
+            if self.directory is None:
+                self._memory[part][c].append(chunk)
+            else:
+                with open(self._path(part, c), "ab") as f:
+                    f.write(chunk.tobytes())
 
     def read(self, part: int) -> tuple[np.ndarray, ...]:
         """Every row of one partition, in the order appended (in memory: once)."""
