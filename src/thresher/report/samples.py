@@ -85,31 +85,28 @@ def duplicate_clusters(out: Path, per_step: int = 6, members: int = 3, max_chars
     the output (kept, or removed by a later step)."""
     import pyarrow.compute as pc
 
-    files: dict[str, list[Path]] = {}
+    clusters: dict[str, dict[str, dict]] = {}  # step -> kept id -> cluster
+    files_seen: dict[str, int] = {}
     for path in _parts(out / "removed"):
-        if "dup_of" not in _columns(path):
+        columns = _columns(path)
+        if "dup_of" not in columns:
             continue
-        table = read_output_file(path, ["removed_by"])
+        names = [n for n in ("id", "text", "removed_by", "dup_of", "score", "cluster_size") if n in columns]
+        table = read_output_file(path, names)
+        table = table.filter(pc.is_valid(table.column("dup_of")))
         for step in pc.unique(table.column("removed_by")).to_pylist():
-            if len(files.setdefault(step, [])) < files_per_step:
-                files[step].append(path)
-    found: dict[str, list[dict]] = {}
-    for step, paths in files.items():
-        clusters: dict[str, dict] = {}
-        for path in paths:
-            names = [n for n in ("id", "text", "removed_by", "dup_of", "score", "cluster_size") if n in _columns(path)]
-            table = read_output_file(path, names)
-            mine = pc.and_(pc.equal(table.column("removed_by"), step), pc.is_valid(table.column("dup_of")))
-            table = table.filter(mine)
-            for row in table.to_pylist():
-                cluster = clusters.setdefault(row["dup_of"], {"size": 1, "members": []})
+            if files_seen.get(step, 0) >= files_per_step:
+                continue
+            files_seen[step] = files_seen.get(step, 0) + 1
+            for row in table.filter(pc.equal(table.column("removed_by"), step)).to_pylist():
+                cluster = clusters.setdefault(step, {}).setdefault(row["dup_of"], {"size": 1, "members": []})
                 cluster["size"] = row.get("cluster_size") or cluster["size"] + 1
                 if len(cluster["members"]) < members:
                     cluster["members"].append({"id": row["id"], "text": _cut(row["text"] or "", max_chars),
                                                "score": row.get("score")})
-        top = sorted(clusters.items(), key=lambda kv: (-kv[1]["size"], kv[0]))[:per_step]
-        if top:
-            found[step] = [{"rep": {"id": rep, "text": None}, **c} for rep, c in top]
+    found = {step: [{"rep": {"id": rep, "text": None}, **c}
+                    for rep, c in sorted(by_rep.items(), key=lambda kv: (-kv[1]["size"], kv[0]))[:per_step]]
+             for step, by_rep in clusters.items()}
     texts = _texts_of(out, {c["rep"]["id"] for cs in found.values() for c in cs})
     for cs in found.values():
         for c in cs:

@@ -245,7 +245,7 @@ class DedupMinhash(GlobalOp):
     def _partitions(self, records: int) -> tuple[int, bool]:
         """How many bucket partitions, and whether they spill to disk: in memory when the work
         fits the budget, as groups of bands of at most 2M entries (which bounds the sort's
-        temporary arrays; at least 2, linked on 2 threads); else on disk, partitioned by hash
+        temporary arrays; at least 2, linked on one thread per worker); else on disk, partitioned by hash
         so that one partition, sorted, takes at most half of the budget."""
         bands, _ = self.bands_rows()
         budget = self._budget()
