@@ -2,7 +2,9 @@
 # Create (idempotently) bench/.venv-peers: datatrove and what its Gopher / C4 filters need,
 # next to thresher itself, so that bench/heuristics.py runs both tools from one interpreter;
 # and the MinHash peers of bench/dedup.py (run through bench/dedup_peers.py): rensa, datasketch
-# and datatrove's minhash pipeline (whose package imports `tokenizers`).
+# and datatrove's minhash pipeline (whose package imports `tokenizers`); and the semantic
+# (embedding) dedup peer semhash (model2vec + vicinity), run through bench/semdedup_peers.py on
+# precomputed embeddings (no model download).
 #
 #   bash bench/setup_peers.sh          # then: bench/.venv-peers/bin/python bench/heuristics.py
 #                                      #   or: .venv/bin/python bench/dedup.py
@@ -23,6 +25,7 @@ DATATROVE_SPEC="${DATATROVE_SPEC:-datatrove==0.10.1}"
 SPACY_SPEC="${SPACY_SPEC:-spacy>=3.7,<4}"
 RENSA_SPEC="${RENSA_SPEC:-rensa==0.5.0}"
 DATASKETCH_SPEC="${DATASKETCH_SPEC:-datasketch==2.0.0}"
+SEMHASH_SPEC="${SEMHASH_SPEC:-semhash==0.5.0}"
 
 if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
@@ -31,7 +34,7 @@ fi
 
 # pip is a no-op when everything is already satisfied, so re-running is cheap.
 "$VENV/bin/python" -m pip install -q "$DATATROVE_SPEC" "$SPACY_SPEC" regex orjson "xxhash<4" psutil pyyaml \
-  "$RENSA_SPEC" "$DATASKETCH_SPEC" tokenizers
+  "$RENSA_SPEC" "$DATASKETCH_SPEC" tokenizers "$SEMHASH_SPEC"
 # (re)install thresher from this checkout when it is missing or its dependencies changed
 if ! "$VENV/bin/python" -c "import sys, thresher, thresher.ops.builtin; sys.exit(not thresher.__file__.startswith('$REPO/src/'))" 2>/dev/null; then
   "$VENV/bin/python" -m pip install -q -e "$REPO"
@@ -47,7 +50,8 @@ assert split_into_words("The end, (really).") == ["The", "end", ",", "(", "reall
 from datatrove.pipeline.dedup import MinhashDedupSignature  # noqa: F401
 from datasketch import MinHashLSH
 from rensa import RMinHash, RMinHashLSH  # noqa: F401
+from semhash import SemHash  # noqa: F401
 assert (MinHashLSH(threshold=0.8, num_perm=128).b, MinHashLSH(threshold=0.8, num_perm=128).r) == (9, 13)
 print(f"ok: thresher {thresher.__version__}, datatrove {version('datatrove')}, spacy {spacy.__version__}, "
-      f"rensa {version('rensa')}, datasketch {version('datasketch')}")
+      f"rensa {version('rensa')}, datasketch {version('datasketch')}, semhash {version('semhash')}")
 EOF

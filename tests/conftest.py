@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -11,6 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# Embeddings and built models (the static encoder takes a minute to distill) are cached here,
+# shared by the test sessions of this checkout and never in the user's own cache.
+os.environ["THRESHER_CACHE"] = str(ROOT / ".test-cache")
+os.environ["HF_HUB_OFFLINE"] = "1"
 SAMPLE = ROOT / "examples" / "data" / "sample.jsonl.gz"
 
 # Real sentences (Debian's GPL-3 text and Python's Zen), for tests that need prose.

@@ -6,6 +6,7 @@ step is one op with its parameters (``- gopher_quality: {min_words: 50}`` in YAM
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -17,7 +18,15 @@ from .ops.base import Op
 from .ops.registry import build_op
 from .params import Param, closest, validate_params
 
-__all__ = ["Recipe", "Step", "InputConfig", "OutputConfig", "ExecutorConfig"]
+__all__ = ["Recipe", "Step", "InputConfig", "OutputConfig", "ExecutorConfig", "default_cache_dir"]
+
+
+def default_cache_dir() -> Path:
+    """``$THRESHER_CACHE``, else ``$XDG_CACHE_HOME/thresher``, else ``~/.cache/thresher``."""
+    if os.environ.get("THRESHER_CACHE"):
+        return Path(os.environ["THRESHER_CACHE"]).expanduser().resolve()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser().resolve() / "thresher"
 
 INPUT_PARAMS = {
     "path": Param(list, None, "file, directory or glob (or a list of them), relative to the recipe file", item=str),
@@ -38,6 +47,9 @@ EXECUTOR_PARAMS = {
                         "memory; auto: about 1/16 of the input, between 1,000 and 10,000)"),
     "fuse_row_steps": Param(bool, False, "run consecutive row-local steps in one pass (less disk, "
                             "but editing one of them recomputes the whole group)"),
+    "cache_dir": Param(str, None, "where embeddings and built models are cached across runs and recipes, "
+                       "relative to the recipe file (default: $THRESHER_CACHE, else ~/.cache/thresher)",
+                       nullable=True),
 }
 
 
@@ -61,6 +73,7 @@ class ExecutorConfig:
     workers: int | str = "auto"
     shard_rows: int | str = "auto"
     fuse_row_steps: bool = False
+    cache_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -150,6 +163,13 @@ class Recipe:
     @property
     def output_dir(self) -> Path:
         return (self.base_dir / self.output.path).resolve()
+
+    @property
+    def cache_dir(self) -> Path:
+        """``executor.cache_dir``, else ``$THRESHER_CACHE``, else ``~/.cache/thresher``."""
+        if self.executor.cache_dir is not None:
+            return (self.base_dir / self.executor.cache_dir).resolve()
+        return default_cache_dir()
 
 
 def _section(value: Any, cls: type, declared: dict[str, Param], owner: str):

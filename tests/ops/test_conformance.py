@@ -13,7 +13,11 @@ from thresher.ops import GlobalOp, OpContext, all_ops
 from thresher.ops.base import RowResult
 
 # Parameters that ops without usable defaults need in the suite.
-REQUIRED = {"filter": {"expr": "len(text) > 10"}}
+REQUIRED = {"filter": {"expr": "len(text) > 10"}, "sample_balanced": {"fraction": 0.5},
+            "embed": {"precomputed": "vec"}, "rebalance": {"label": "th_source", "max_per_class": 1}}
+# Ops that read what earlier steps wrote: the suite runs those steps first.
+BEFORE = {"kmeans": ["embed"], "hierarchical_kmeans": ["embed"], "dedup_semantic": ["embed"],
+          "sample_balanced": ["embed", "hierarchical_kmeans"]}
 OPS = sorted(all_ops())
 
 
@@ -23,13 +27,23 @@ def _build(name):
 
 def _batch(n: int = 12) -> pa.RecordBatch:
     texts = [PROSE[i % len(PROSE)] for i in range(n)]
-    schema = pa.schema([("id", pa.string()), ("text", pa.string()), ("th_source", pa.string())])
+    schema = pa.schema([("id", pa.string()), ("text", pa.string()), ("th_source", pa.string()),
+                        ("vec", pa.list_(pa.float32()))])
+    vectors = [[float((i * 7 + j * 3) % 5) + 0.5 for j in range(8)] for i in range(n)]
     return pa.RecordBatch.from_pydict({"id": [f"r{i:02d}" for i in range(n)], "text": texts,
-                                       "th_source": [f"f:{i}" for i in range(n)]}, schema=schema)
+                                       "th_source": [f"f:{i}" for i in range(n)], "vec": vectors}, schema=schema)
 
 
-def _process(op, batch: pa.RecordBatch) -> RowResult:
+def _prepared(name: str, batch: pa.RecordBatch) -> pa.RecordBatch:
+    for before in BEFORE.get(name, []):
+        batch = _process(_build(before), batch).batch
+    return batch
+
+
+def _process(op, batch: pa.RecordBatch, *, prepare: bool = False) -> RowResult:
     ctx = OpContext(seed=0, step=op.name)
+    if prepare:
+        batch = _prepared(op.name, batch)
     if isinstance(op, GlobalOp):
         decisions = op.decide(op.keys(batch, ctx), ctx)
         return op.apply(batch, decisions, ctx)
@@ -55,15 +69,15 @@ def test_yaml_round_trip(name, tmp_path):
 @pytest.mark.parametrize("name", OPS)
 def test_pickles_and_stays_equal(name):
     op = _build(name)
-    _process(op, _batch())  # loads models/caches, which must not be pickled
+    _process(op, _batch(), prepare=True)  # loads models/caches, which must not be pickled
     assert pickle.loads(pickle.dumps(op)) == op
 
 
 @pytest.mark.parametrize("name", OPS)
 def test_empty_batch_keeps_the_schema_of_a_full_one(name):
     op = _build(name)
-    full = _process(op, _batch())
-    empty = _process(op, _batch(0))
+    full = _process(op, _batch(), prepare=True)
+    empty = _process(op, _batch(0), prepare=True)
     assert empty.batch.num_rows == 0
     assert empty.batch.schema == full.batch.schema
 
@@ -71,7 +85,7 @@ def test_empty_batch_keeps_the_schema_of_a_full_one(name):
 @pytest.mark.parametrize("name", OPS)
 def test_one_reason_per_row_and_input_columns_kept(name):
     op = _build(name)
-    batch = _batch()
+    batch = _prepared(name, _batch())
     result = _process(op, batch)
     assert result.batch.num_rows == batch.num_rows
     assert result.reasons is None or len(result.reasons) == batch.num_rows
@@ -84,7 +98,7 @@ def test_one_reason_per_row_and_input_columns_kept(name):
 
 @pytest.mark.parametrize("name", OPS)
 def test_deterministic(name):
-    a, b = _process(_build(name), _batch()), _process(_build(name), _batch())
+    a, b = _process(_build(name), _batch(), prepare=True), _process(_build(name), _batch(), prepare=True)
     assert a.batch.equals(b.batch)
     assert (a.reasons is None and b.reasons is None) or list(a.reasons) == list(b.reasons)
 

@@ -123,6 +123,8 @@ def step_counts(metas: list[dict]) -> list[dict]:
             agg["seconds"] += s.get("seconds", 0.0)
             for rule, n in s["removed"].items():
                 agg["removed"][rule] = agg["removed"].get(rule, 0) + n
+            if s.get("info"):  # what a global op's decide reported (clusters, cache hits...)
+                agg["info"] = s["info"]
     for agg in steps.values():
         agg["out"] = agg["in"] - sum(agg["removed"].values())
     return list(steps.values())

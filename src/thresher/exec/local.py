@@ -104,23 +104,27 @@ class LocalExecutor:
         step = stage.steps[0]
         seed = self.plan.recipe.seed
         sources = {shard: Path(path) for shard, path in prev["shards"].items()}
-        key_tasks = [KeysTask(shard, path, stage_dir, seed, step=step) for shard, path in sources.items()]
+        key_tasks = [KeysTask(shard, path, stage_dir, seed, step=step, cache_dir=self.plan.cache_dir)
+                     for shard, path in sources.items()]
         _, computed_keys = self._map(stage, key_tasks, prev["kept"], weight="rows_in", phase="keys")
         decisions_path = stage_dir / "decisions.parquet"
         if not decisions_path.exists():
             self._close_pool()  # decide runs here alone: the idle workers' memory goes back first
             keys = KeyParts([stage_dir / "keys" / f"{s}.arrow" for s in sources])
             ctx = OpContext(seed=seed, step=step.name, work_dir=stage_dir, workers=self.plan.workers,
-                            sources=tuple(sources.values()))
+                            sources=tuple(sources.values()), cache_dir=self.plan.cache_dir)
             write_parquet(step.op.decide(keys, ctx), decisions_path)
-        if pq.read_metadata(decisions_path).num_rows == 0:  # nothing removed: pass the shards through
+            write_json(stage_dir / "info.json", ctx.info)
+        info = read_json(stage_dir / "info.json") or {}
+        if pq.read_metadata(decisions_path).num_rows == 0 and not step.op.annotates:  # pass the shards through
             n = prev["kept"]
             return {"rows_in": n, "kept": n, "computed_units": computed_keys, "shards": prev["shards"],
-                    "steps": {step.name: {"in": n, "removed": {}, "seconds": 0.0}}}
-        apply_tasks = [ApplyTask(shard, path, stage_dir, seed, step=step, decisions=decisions_path)
-                       for shard, path in sources.items()]
+                    "steps": {step.name: {"in": n, "removed": {}, "seconds": 0.0, **_info(info)}}}
+        apply_tasks = [ApplyTask(shard, path, stage_dir, seed, step=step, decisions=decisions_path,
+                                 cache_dir=self.plan.cache_dir) for shard, path in sources.items()]
         stats, computed = self._map(stage, apply_tasks, prev["kept"], weight="rows_in", phase="apply")
         meta = _merge(stats, computed=computed + computed_keys)
+        meta["steps"][step.name].update(_info(info))
         meta["shards"] = {t.shard: str(kept_path(stage_dir, t.shard)) for t in apply_tasks}
         return meta
 
@@ -174,6 +178,10 @@ class LocalExecutor:
             ctx.set_forkserver_preload(["thresher.exec.tasks", "thresher.ops.builtin"])
             self._pool = ProcessPoolExecutor(max_workers=self.plan.workers, mp_context=ctx)
         return self._pool
+
+
+def _info(info: dict) -> dict:
+    return {"info": info} if info else {}
 
 
 def _done_stats(task) -> dict | None:

@@ -63,6 +63,10 @@ class Plan:
     def work_dir(self) -> Path:
         return self.recipe.output_dir / "_work"
 
+    @property
+    def cache_dir(self) -> Path:
+        return self.recipe.cache_dir
+
     def stage_dir(self, stage: Stage) -> Path:
         return self.work_dir / stage.dirname
 

@@ -64,12 +64,14 @@ class RowTask(ShardTask):
 @dataclass(frozen=True)
 class KeysTask(ShardTask):
     step: Step | None = None
+    cache_dir: Path | None = None
 
 
 @dataclass(frozen=True)
 class ApplyTask(ShardTask):
     step: Step | None = None
     decisions: Path | None = None
+    cache_dir: Path | None = None
 
 
 def run_task(task) -> dict:
@@ -137,7 +139,7 @@ def _keys(task: KeysTask) -> dict:
     if wanted is not None:  # a column the shard lacks is left for the op to report
         wanted = [c for c in wanted if c in pq.read_schema(task.source).names]
     batch = read_shard(task.source, wanted)
-    keys = task.step.op.keys(batch, OpContext(seed=task.seed, step=task.step.name))
+    keys = task.step.op.keys(batch, OpContext(seed=task.seed, step=task.step.name, cache_dir=task.cache_dir))
     write_ipc(keys, task.stage_dir / "keys" / f"{task.shard}.arrow")
     return {"rows_in": batch.num_rows}
 
@@ -151,7 +153,8 @@ def _apply(task: ApplyTask) -> dict:
         _DECISIONS[task.decisions] = pq.read_table(task.decisions)
     batch = read_shard(task.source)
     t0 = time.perf_counter()
-    result = task.step.op.apply(batch, _DECISIONS[task.decisions], OpContext(seed=task.seed, step=task.step.name))
+    ctx = OpContext(seed=task.seed, step=task.step.name, cache_dir=task.cache_dir)
+    result = task.step.op.apply(batch, _DECISIONS[task.decisions], ctx)
     kept, removed = split(result, task.step.name)
     _write_outputs(task, kept, [removed] if removed is not None else [])
     step_stats = _step_stats(batch.num_rows, removed, time.perf_counter() - t0)

@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..params import Param, validate_params
+from .columns import set_columns
 
 __all__ = ["Op", "RowOp", "GlobalOp", "OpContext", "RowResult", "KeyParts", "reason", "COLUMN_PREFIX"]
 
@@ -39,6 +40,10 @@ class OpContext:
     #: For a global op's ``decide``: the stage's input shards, in order, should it need a second
     #: look at a few records (e.g. the rare candidates that its compact keys flagged).
     sources: tuple[Path, ...] = ()
+    #: Where embeddings and built models are cached across runs (``executor.cache_dir``).
+    cache_dir: Path | None = None
+    #: What ``decide`` wants recorded in the stage's stats and the manifest (counts, sweeps...).
+    info: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -181,6 +186,9 @@ class GlobalOp(Op):
     """
 
     kind: ClassVar[str] = "global"
+    #: True when ``apply`` adds columns to every row (cluster ids, weights...): the executor
+    #: then runs it even when nothing is removed.
+    annotates: ClassVar[bool] = False
 
     def holds(self) -> str:
         """What this op holds in memory while deciding (shown by ``thresher plan``)."""
@@ -205,15 +213,20 @@ class GlobalOp(Op):
     match_column: ClassVar[str] = "id"
 
     def apply(self, batch: pa.RecordBatch, decisions: pa.Table, ctx: OpContext) -> RowResult:
-        """Mark the rows listed in ``decisions`` as removed, with their reason and extras."""
+        """Mark the rows listed in ``decisions`` as removed (a null ``reason`` keeps a row), with
+        their reason and extras; columns of ``decisions`` named in ``writes`` are set on every
+        row (null where a row is not listed)."""
         key = self.match_column
         pos = pc.index_in(batch.column(key), value_set=decisions.column(key))
+        written = {name: pc.take(decisions.column(name).combine_chunks(), pos) for name in decisions.column_names
+                   if name in self.writes}
+        batch = set_columns(batch, written)
         if pos.null_count == len(pos):
             return RowResult(batch)
         reasons = pc.take(decisions.column("reason"), pos)
         extras = {
             name: pc.take(decisions.column(name), pos)
             for name in decisions.column_names
-            if name not in ("id", "reason", key)
+            if name not in ("id", "reason", key) and name not in self.writes
         }
         return RowResult(batch, reasons, extras)

@@ -1,0 +1,1 @@
+"""Clustering on embeddings: k-means, hierarchical k-means, balanced sampling."""

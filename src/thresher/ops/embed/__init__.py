@@ -1,0 +1,1 @@
+"""Embeddings: encoders, the cache, the embed op."""

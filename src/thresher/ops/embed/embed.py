@@ -1,0 +1,184 @@
+"""``embed``: sentence embeddings into the run's cache, a key column on every record."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ...errors import InputError
+from ...params import Param
+from ...recipe import default_cache_dir
+from ..base import GlobalOp, KeyParts, OpContext, RowResult
+from ..columns import set_column
+from ..registry import register_op
+from .cache import EmbeddingCache, content_keys, keys_from_binary, keys_to_binary, keys_to_hex
+from .encoders import l2_normalize, load_encoder, model_id
+
+__all__ = ["Embed", "EMBEDDING_KEY", "PRECOMPUTED_MODEL"]
+
+#: The column that links a record to its vector in the cache.
+EMBEDDING_KEY = "th_embedding_key"
+PRECOMPUTED_MODEL = "precomputed"
+
+
+@register_op("embed")
+class Embed(GlobalOp):
+    """Embed each record's text (L2-normalized) into the embedding cache and write its cache key.
+
+    ``model``: ``minilm`` (all-MiniLM-L6-v2, Reimers & Gurevych 2019, bundled, 384 dims),
+    ``static`` (static token embeddings distilled from that MiniLM with model2vec, Tulkens &
+    van Dongen 2024: ~100x faster on CPU, less accurate; built at first use and cached), or a
+    local sentence-transformers directory. ``precomputed: <column>`` takes the vectors from a
+    list column instead (no model runs). Vectors are stored once in the cache
+    (``executor.cache_dir``), keyed by a hash of (model, dtype, text), so a rerun or another
+    recipe over the same texts encodes nothing again; records get only the
+    ``th_embedding_key`` column, which the clustering and semantic-dedup ops read. Texts are
+    encoded in length-sorted batches, each chunk written to the cache as it finishes, so a
+    killed run resumes where it stopped.
+
+    Examples
+    --------
+    >>> Embed(model="static", dtype="float16").writes
+    ('th_embedding_key',)
+    """
+
+    annotates = True
+    writes = (EMBEDDING_KEY,)
+    params = {
+        "model": Param(str, "minilm", "minilm, static, or a local sentence-transformers directory"),
+        "precomputed": Param(str, None, "a list column holding the vectors; no model runs", nullable=True),
+        "batch_size": Param(int, 32, "texts per forward pass", low=1),
+        "dtype": Param(str, "float32", "storage type of the cached vectors", choices=("float32", "float16")),
+        "pca_dims": Param(int, 256, "dimensions of the static encoder (PCA of the distilled token vectors)",
+                          low=2, high=384),
+        "chunk": Param(int, 4096, "texts encoded and written to the cache at a time", low=1),
+    }
+
+    def holds(self) -> str:
+        return "id, cache key and text per record (texts are read in chunks to encode the misses)"
+
+    def memory_bytes(self, records: int, record_bytes: float) -> int:
+        return records * 64 + self.chunk * int(record_bytes + 4 * 384) + 600 * 2**20  # keys, a chunk, the model
+
+    @property
+    def model_id(self) -> str:
+        base = PRECOMPUTED_MODEL if self.precomputed else model_id(self.model, self.pca_dims)
+        return f"{base}:{self.dtype}"
+
+    def key_columns(self) -> list[str]:
+        return ["id", self.precomputed or "text"]
+
+    # --- per shard ---------------------------------------------------------------------------
+    def _contents(self, batch: pa.RecordBatch) -> tuple[list, pa.Array]:
+        """What is hashed (texts, or the normalized vectors' bytes) and what is encoded."""
+        if not self.precomputed:
+            texts = batch.column("text")
+            return texts.to_pylist(), texts
+        vectors = precomputed_vectors(batch, self.precomputed, self.name)
+        column = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), vectors.shape[1]) \
+            if vectors.size else pa.array([], pa.list_(pa.float32(), max(vectors.shape[1], 1)))
+        return [row.tobytes() for row in vectors], column
+
+    def keys(self, batch: pa.RecordBatch, ctx: OpContext) -> pa.Table:
+        hashed, content = self._contents(batch)
+        keys = content_keys(self.model_id, hashed)
+        return pa.table({"id": batch.column("id"), "key": keys_to_binary(keys), "content": content})
+
+    def apply(self, batch: pa.RecordBatch, decisions: pa.Table, ctx: OpContext) -> RowResult:
+        hashed, _ = self._contents(batch)
+        return RowResult(set_column(batch, EMBEDDING_KEY, keys_to_hex(content_keys(self.model_id, hashed))))
+
+    # --- over all records ------------------------------------------------------------------
+    def decide(self, keys: KeyParts | pa.Table, ctx: OpContext) -> pa.Table:
+        parts = KeyParts.of(keys)
+        cache = EmbeddingCache(ctx.cache_dir or default_cache_dir(), self.model_id)
+        start, todo = time.perf_counter(), _Pending(self, cache, ctx)
+        queued: set[bytes] = set()
+        for offset, table in parts.iter(["key"]):
+            keys_here = keys_from_binary(table.column("key"))
+            new = np.flatnonzero(~cache.contains(keys_here))
+            new = [i for i in new.tolist() if keys_here[i].tobytes() not in queued]
+            if new:
+                queued.update(keys_here[i].tobytes() for i in new)
+                rows = parts.take(np.asarray(new, np.int64) + offset, ["key", "content"])
+                todo.extend(rows)
+        todo.flush()
+        seconds = time.perf_counter() - start
+        ctx.info.update({"model": self.model_id, "cache": str(cache.dir), "records": parts.num_rows,
+                         "encoded": todo.encoded, "cache_hits": parts.num_rows - todo.encoded,
+                         "encode_seconds": round(todo.seconds, 3), "seconds": round(seconds, 3),
+                         "encoded_per_second": round(todo.encoded / todo.seconds, 1) if todo.seconds else None})
+        return pa.table({"id": pa.array([], pa.string()), "reason": pa.array([], pa.string())})
+
+
+class _Pending:
+    """Contents waiting to be encoded; every ``chunk`` of them goes to the cache as a segment."""
+
+    def __init__(self, op: Embed, cache: EmbeddingCache, ctx: OpContext) -> None:
+        self.op, self.cache, self.ctx = op, cache, ctx
+        self.keys: list[bytes] = []
+        self.contents: list = []
+        self.encoded, self.seconds = 0, 0.0
+        self._bar = None
+
+    def extend(self, rows: pa.Table) -> None:
+        self.keys.extend(rows.column("key").to_pylist())
+        self.contents.extend(rows.column("content").to_pylist())
+        while len(self.keys) >= self.op.chunk:
+            self._encode(self.op.chunk)
+
+    def flush(self) -> None:
+        while self.keys:
+            self._encode(min(len(self.keys), self.op.chunk))
+        if self._bar is not None:
+            self._bar.close()
+
+    def _encode(self, n: int) -> None:
+        keys, contents = self.keys[:n], self.contents[:n]
+        del self.keys[:n], self.contents[:n]
+        t0 = time.perf_counter()
+        if self.op.precomputed:
+            vectors = np.asarray(contents, dtype=np.float32)
+        else:
+            encoder = load_encoder(self.op.model, str(self.ctx.cache_dir or default_cache_dir()), self.op.pca_dims)
+            order = np.argsort([-len(t) for t in contents], kind="stable")  # similar lengths share a batch
+            vectors = np.empty((n, encoder.dim), np.float32)
+            vectors[order] = encoder.encode([contents[i] for i in order], self.op.batch_size)
+        self.cache.add(np.frombuffer(b"".join(keys), dtype="V16"), vectors.astype(self.op.dtype))
+        self.seconds += time.perf_counter() - t0
+        self.encoded += n
+        self._progress(n)
+
+    def _progress(self, n: int) -> None:
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(desc=f"{self.ctx.step or 'embed'} (encode)", unit="rec", unit_scale=True,
+                             file=sys.stderr, disable=None, dynamic_ncols=True)
+        self._bar.update(n)
+
+
+def precomputed_vectors(batch: pa.RecordBatch, column: str, op_name: str) -> np.ndarray:
+    """The L2-normalized float32 rows of a list column, or an error naming the column."""
+    if column not in batch.schema.names:
+        raise InputError(f"{op_name}.precomputed: no column {column!r}; columns: {batch.schema.names}")
+    values = batch.column(column)
+    if not (pa.types.is_list(values.type) or pa.types.is_fixed_size_list(values.type)
+            or pa.types.is_large_list(values.type)) or not (pa.types.is_floating(values.type.value_type)
+                                                            or pa.types.is_integer(values.type.value_type)):
+        raise InputError(f"{op_name}.precomputed: column {column!r} must be a list of numbers, got {values.type}.")
+    if values.null_count:
+        raise InputError(f"{op_name}.precomputed: column {column!r} has {values.null_count} null vectors.")
+    lengths = pc.list_value_length(values).to_numpy(zero_copy_only=False) if len(values) else np.zeros(0, int)
+    if len(values) and (lengths.min() != lengths.max() or lengths.min() == 0):
+        raise InputError(f"{op_name}.precomputed: the vectors in column {column!r} must all have the same, "
+                         f"non-zero length; found lengths {sorted(set(lengths.tolist()))[:5]}.")
+    dim = int(lengths[0]) if len(values) else 0
+    flat = pc.list_flatten(values).to_numpy(zero_copy_only=False).astype(np.float32)
+    if not np.isfinite(flat).all():
+        raise InputError(f"{op_name}.precomputed: column {column!r} holds NaN or infinite values.")
+    return l2_normalize(flat.reshape(len(values), dim)) if len(values) else np.zeros((0, dim), np.float32)

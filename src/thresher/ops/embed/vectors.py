@@ -1,0 +1,35 @@
+"""What the ops that work on embeddings share: their key column and their vectors, by id."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ...errors import InputError
+from ...recipe import default_cache_dir
+from ..base import KeyParts, OpContext
+from .cache import EmbeddingCache, keys_from_hex
+from .embed import EMBEDDING_KEY
+
+__all__ = ["embedding_keys", "vectors_by_id", "EMBEDDING_KEY"]
+
+
+def embedding_keys(batch: pa.RecordBatch, op_name: str) -> pa.Array:
+    """The batch's ``th_embedding_key`` column, or an error that says to embed first."""
+    if EMBEDDING_KEY not in batch.schema.names:
+        raise InputError(f"{op_name} works on embeddings, but the records have no {EMBEDDING_KEY} column: add an "
+                         "`- embed: {model: minilm}` step (or `{precomputed: <column>}`) before it.")
+    return batch.column(EMBEDDING_KEY)
+
+
+def vectors_by_id(keys: KeyParts | pa.Table, ctx: OpContext,
+                  columns: list[str] | None = None) -> tuple[pa.Table, np.ndarray]:
+    """Every record's key columns and float32 vector, sorted by id: the order, hence every
+    result computed from it, does not depend on how the records were sharded."""
+    table = KeyParts.of(keys).read(columns)
+    if not table.num_rows:
+        return table, np.zeros((0, 0), np.float32)
+    table = table.take(pc.sort_indices(table.column("id")))
+    vectors = EmbeddingCache(ctx.cache_dir or default_cache_dir()).get(keys_from_hex(table.column(EMBEDDING_KEY)))
+    return table, vectors

@@ -1,0 +1,1 @@
+"""Selection ops: rebalancing classes."""
