@@ -98,15 +98,19 @@ def _version(package: str) -> str:
         return "missing"
 
 
-@lru_cache(maxsize=4)
 def load_encoder(model: str, cache_dir: str, pca_dims: int | None = 256) -> Encoder:
     """``minilm``, ``static`` (model2vec distilled from MiniLM, built once into ``cache_dir``),
-    or a local sentence-transformers directory."""
+    or a local sentence-transformers directory. Loaded models are kept for the process."""
     _offline()
     if model == "static":
-        return _static(Path(cache_dir), pca_dims)
+        return _static(str(cache_dir), pca_dims)
+    return _sentence_transformer(model)
+
+
+@lru_cache(maxsize=4)
+def _sentence_transformer(model: str) -> Encoder:
     path = minilm_path() if model == "minilm" else Path(model).expanduser()
-    mid = model_id(model, pca_dims)
+    mid = model_id(model)
     try:
         import torch  # noqa: F401
         from sentence_transformers import SentenceTransformer
@@ -119,7 +123,8 @@ def load_encoder(model: str, cache_dir: str, pca_dims: int | None = 256) -> Enco
     return Encoder(mid, SentenceTransformer(str(path), device="cpu"), "sentence-transformers")
 
 
-def _static(cache_dir: Path, pca_dims: int | None) -> Encoder:
+@lru_cache(maxsize=4)
+def _static(cache_dir: str, pca_dims: int | None) -> Encoder:
     try:
         from model2vec import StaticModel
     except ImportError as exc:
