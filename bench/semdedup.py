@@ -367,7 +367,8 @@ def main(argv: list[str] | None = None) -> int:
         for thr in args.thresholds:
             eps = round(1 - thr, 6)
             log(f"2. repeat {rep + 1}/{args.repeats}, threshold {thr}: thresher decide")
-            res = run_decide(work, keys, [{"label": "farthest", "eps": eps, "breakdown": True}], cache, f"{thr}-{rep}")[0]
+            job = {"label": "farthest", "eps": eps, "breakdown": True}
+            res = run_decide(work, keys, [job], cache, f"{thr}-{rep}")[0]
             runs.setdefault(f"thresher-decide@{thr}", []).append(res)
             log(f"   {res['seconds']:.2f}s, {len(res['removed'])} removed; thresher stage (recipe)")
             mm = run_recipe(corpus, work / f"stage-{thr}", [{"embed": {"model": "static"}},
@@ -428,7 +429,8 @@ def main(argv: list[str] | None = None) -> int:
                           "semhash-basic", runs[f"semhash-basic@{thr}"][0]["removed"]))
         for a, ra, b, rb in pairs:
             agree_rows.append({"threshold": thr, "a": a, "b": b, **agreement(ra, rb)})
-        agree_rows.append({"threshold": thr, "a": "thresher (input order)", "b": "(scores)", "scores": scores(tp, truth)})
+        agree_rows.append({"threshold": thr, "a": "thresher (input order)", "b": "(scores)",
+                           "scores": scores(tp, truth)})
 
     # 3. sweep
     log("3. sweep recipe")
@@ -558,7 +560,8 @@ def render(r: dict) -> str:
               "apply); semhash: `from_embeddings` + `self_deduplicate` (inputs loaded before).", "",
               "### Where the time goes (medians)", "",
               "| method | cosine thr | load vectors | k-means fit | assign | per-cluster similarity | k | largest "
-              "cluster | pairs compared | removed via chain (score <= thr) |", "|---|---|---|---|---|---|---|---|---|---|"]
+              "cluster | pairs compared | removed via chain (score <= thr) |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for s in r["speed"]:
         if "breakdown" in s:
             b = s["breakdown"]
@@ -610,7 +613,8 @@ def render(r: dict) -> str:
         lines.append(f"| {k['kind']} | {k['pairs']:,} | {k['mean_jaccard']:.3f} | {k['median_cosine']:.3f} | "
                      f"{f(k['minhash'])} | {f(k['semantic'])} | {k['only_minhash']:,} | {k['only_semantic']:,} | "
                      f"{k['cluster_split']:,} |")
-    lines += ["", "| true Jaccard | pairs | median cosine | MinHash recall | SemDeDup recall |", "|---|---|---|---|---|"]
+    lines += ["", "| true Jaccard | pairs | median cosine | MinHash recall | SemDeDup recall |",
+              "|---|---|---|---|---|"]
     for b in c["per_jaccard"]:
         if b["pairs"]:
             lines.append(f"| {b['jaccard']} | {b['pairs']:,} | {b['median_cosine']:.3f} | {f(b['minhash'])} | "

@@ -110,7 +110,8 @@ class Embed(GlobalOp):
         seconds = time.perf_counter() - start
         ctx.info.update({"model": self.model_id, "cache": str(cache.dir), "records": parts.num_rows,
                          "encoded": todo.encoded, "cache_hits": parts.num_rows - todo.encoded,
-                         "encode_seconds": round(todo.seconds, 3), "seconds": round(seconds, 3),
+                         "encode_seconds": round(todo.seconds, 3), "model_load_seconds": round(todo.load_seconds, 3),
+                         "seconds": round(seconds, 3),
                          "encoded_per_second": round(todo.encoded / todo.seconds, 1) if todo.seconds else None})
         return pa.table({"id": pa.array([], pa.string()), "reason": pa.array([], pa.string())})
 
@@ -122,7 +123,7 @@ class _Pending:
         self.op, self.cache, self.ctx = op, cache, ctx
         self.keys: list[bytes] = []
         self.contents: list = []
-        self.encoded, self.seconds = 0, 0.0
+        self.encoded, self.seconds, self.load_seconds = 0, 0.0, 0.0
         self._bar = None
 
     def extend(self, rows: pa.Table) -> None:
@@ -140,11 +141,14 @@ class _Pending:
     def _encode(self, n: int) -> None:
         keys, contents = self.keys[:n], self.contents[:n]
         del self.keys[:n], self.contents[:n]
+        if not self.op.precomputed:
+            t0 = time.perf_counter()  # loading (or, once, distilling) the model is not encoding
+            encoder = load_encoder(self.op.model, str(self.ctx.cache_dir or default_cache_dir()), self.op.pca_dims)
+            self.load_seconds += time.perf_counter() - t0
         t0 = time.perf_counter()
         if self.op.precomputed:
             vectors = np.asarray(contents, dtype=np.float32)
         else:
-            encoder = load_encoder(self.op.model, str(self.ctx.cache_dir or default_cache_dir()), self.op.pca_dims)
             order = np.argsort([-len(t) for t in contents], kind="stable")  # similar lengths share a batch
             vectors = np.empty((n, encoder.dim), np.float32)
             vectors[order] = encoder.encode([contents[i] for i in order], self.op.batch_size)
