@@ -9,7 +9,7 @@ import pyarrow as pa
 from ...errors import RecipeError
 from ...params import Param
 from ..base import GlobalOp, KeyParts, OpContext
-from ..embed.vectors import EMBEDDING_KEY, embedding_keys, vectors_by_id
+from ..embed.vectors import EmbeddingKeys, vectors_by_id
 from ..registry import register_op
 from .kmeans import CLUSTER, CLUSTER_DISTANCE, KMEANS_PARAMS, cluster_sizes
 from .kmeans_core import assign, check_k, closest_per_cluster, fit_kmeans
@@ -79,7 +79,7 @@ def hierarchical_kmeans(x: np.ndarray, levels: list[int], *, niter: int, seed: i
 
 
 @register_op("hierarchical_kmeans")
-class HierarchicalKMeans(GlobalOp):
+class HierarchicalKMeans(EmbeddingKeys, GlobalOp):
     """Hierarchical k-means with resampling (Vo et al. 2024): k-means on the embeddings, then
     k-means on each level's centroids, with resampling-based refinement at every level.
 
@@ -119,17 +119,8 @@ class HierarchicalKMeans(GlobalOp):
         if self.levels is not None and any(b >= a for a, b in zip(self.levels, self.levels[1:])):
             raise RecipeError(f"{self.name}.levels must decrease from the finest level up, got {self.levels}.")
 
-    def holds(self) -> str:
-        return "id, embedding key and the vector per record"
-
     def memory_bytes(self, records: int, record_bytes: float) -> int:
         return records * (2 * 384 * 4 + 300)
-
-    def key_columns(self) -> list[str]:
-        return ["id", EMBEDDING_KEY]
-
-    def keys(self, batch: pa.RecordBatch, ctx: OpContext) -> pa.Table:
-        return pa.table({"id": batch.column("id"), EMBEDDING_KEY: embedding_keys(batch, self.name)})
 
     def resolved(self, n: int) -> tuple[list[int], list[int], list[int | None]]:
         levels = self.levels or auto_levels(n)

@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from ...params import Param
 from ..base import GlobalOp, KeyParts, OpContext
-from ..embed.vectors import EMBEDDING_KEY, embedding_keys, vectors_by_id
+from ..embed.vectors import EmbeddingKeys, vectors_by_id
 from ..registry import register_op
 from .kmeans_core import assign, check_k, fit_kmeans
 
@@ -42,7 +42,7 @@ def cluster_sizes(labels: np.ndarray) -> dict:
 
 
 @register_op("kmeans")
-class KMeans(GlobalOp):
+class KMeans(EmbeddingKeys, GlobalOp):
     """k-means on the records' embeddings (Lloyd 1982) with faiss (Johnson et al. 2019).
 
     Writes ``th_cluster`` (0..k-1) and ``th_cluster_distance`` (``1 - cosine`` to the centroid
@@ -64,17 +64,8 @@ class KMeans(GlobalOp):
         **KMEANS_PARAMS,
     }
 
-    def holds(self) -> str:
-        return "id, embedding key and the vector per record"
-
     def memory_bytes(self, records: int, record_bytes: float) -> int:
         return records * (2 * 384 * 4 + 200)
-
-    def key_columns(self) -> list[str]:
-        return ["id", EMBEDDING_KEY]
-
-    def keys(self, batch: pa.RecordBatch, ctx: OpContext) -> pa.Table:
-        return pa.table({"id": batch.column("id"), EMBEDDING_KEY: embedding_keys(batch, self.name)})
 
     def decide(self, keys: KeyParts | pa.Table, ctx: OpContext) -> pa.Table:
         table, x = vectors_by_id(keys, ctx)

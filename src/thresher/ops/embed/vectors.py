@@ -12,7 +12,7 @@ from ..base import KeyParts, OpContext
 from .cache import EmbeddingCache, keys_from_hex
 from .embed import EMBEDDING_KEY
 
-__all__ = ["embedding_keys", "vectors_by_id", "EMBEDDING_KEY"]
+__all__ = ["embedding_keys", "vectors_by_id", "EMBEDDING_KEY", "EmbeddingKeys"]
 
 
 def embedding_keys(batch: pa.RecordBatch, op_name: str) -> pa.Array:
@@ -33,3 +33,18 @@ def vectors_by_id(keys: KeyParts | pa.Table, ctx: OpContext,
     table = table.take(pc.sort_indices(table.column("id")))
     vectors = EmbeddingCache(ctx.cache_dir or default_cache_dir()).get(keys_from_hex(table.column(EMBEDDING_KEY)))
     return table, vectors
+
+
+class EmbeddingKeys:
+    """For global ops over embeddings: their keys are the id and the embedding key."""
+
+    name: str
+
+    def holds(self) -> str:
+        return "id, embedding key and the vector per record"
+
+    def key_columns(self) -> list[str]:
+        return ["id", EMBEDDING_KEY]
+
+    def keys(self, batch: pa.RecordBatch, ctx: OpContext) -> pa.Table:
+        return pa.table({"id": batch.column("id"), EMBEDDING_KEY: embedding_keys(batch, self.name)})
