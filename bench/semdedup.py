@@ -519,14 +519,19 @@ def compare_methods(truth, mh_removed, sem_removed, ids, x, texts, threshold) ->
 
     in_truth = {t["id"] for t in truth} | {t["dup_of"] for t in truth}
     outside = [r for r in sem_removed if r["id"] not in in_truth and r["dup_of"] not in in_truth]
-    outside.sort(key=lambda r: (-r["score"], r["id"]))
-    step = max(1, len(outside) // 3)
+    sources: dict[str, int] = {}
+    for r in outside:
+        sources[r["id"].split("/")[0]] = sources.get(r["id"].split("/")[0], 0) + 1
+    direct = sorted((r for r in outside if r["score"] > threshold), key=lambda r: (-r["score"], r["id"]))
+    step = max(1, len(direct) // 3)
     false_pos = [{"removed": r["id"], "dup_of": r["dup_of"], "cosine": r["score"],
                   "removed_text": short(texts[r["id"]]), "dup_of_text": short(texts[r["dup_of"]])}
-                 for r in outside[::step][:3]]
+                 for r in direct[::step][:3]]
     return {"per_kind": per_kind, "per_jaccard": per_bin, "threshold": threshold,
             "only_minhash_examples": examples(fm & ~fs), "only_semantic_examples": examples(fs & ~fm),
-            "semantic_outside_truth": len(outside), "semantic_outside_examples": false_pos}
+            "semantic_outside_truth": len(outside), "semantic_outside_direct": len(direct),
+            "semantic_outside_sources": dict(sorted(sources.items(), key=lambda kv: -kv[1])),
+            "semantic_outside_examples": false_pos}
 
 
 def git_head() -> str:
@@ -625,9 +630,11 @@ def render(r: dict) -> str:
         for ex in c[key]:
             lines.append(f"| {ex['kind']} | {ex['jaccard']:.3f} | {ex['cosine']:.3f} | `{ex['copy']}`: "
                          f"{ex['copy_text']} | `{ex['original']}`: {ex['original_text']} |")
+    top = ", ".join(f"{k} {v:,}" for k, v in list(c["semantic_outside_sources"].items())[:6])
     lines += ["", f"### SemDeDup removals outside the truth ({c['semantic_outside_truth']:,} removed records "
-              "with neither them nor their kept record injected or an original; 3 across the cosine range)", "",
-              "| cosine | removed | kept |", "|---|---|---|"]
+              f"with neither them nor their kept record injected or an original, "
+              f"{c['semantic_outside_direct']:,} of them directly above the threshold; by source: {top}; "
+              "3 direct ones across the cosine range)", "", "| cosine | removed | kept |", "|---|---|---|"]
     for ex in c["semantic_outside_examples"]:
         lines.append(f"| {ex['cosine']:.3f} | `{ex['removed']}`: {ex['removed_text']} | `{ex['dup_of']}`: "
                      f"{ex['dup_of_text']} |")

@@ -1,5 +1,6 @@
 """``report.html``: one self-contained file (no network): the funnel, counts by step and reason,
-the largest duplicate clusters, samples of kept and removed records with a search box, time
+the largest duplicate clusters, what global ops recorded (cluster sizes, balanced sampling,
+class counts), samples of kept and removed records with a search box, time
 and memory per stage.
 
 Every piece of dataset content (text, ids, reasons, column names) goes through ``html.escape``
@@ -13,6 +14,7 @@ import html
 from pathlib import Path
 
 from .samples import duplicate_clusters, kept_samples, removed_samples
+from .steps import step_details
 from .summary import removed_rows
 
 __all__ = ["write_report", "render_report"]
@@ -57,6 +59,7 @@ def render_report(out: Path, manifest: dict) -> str:
         "<h2>Funnel</h2>", _funnel(manifest),
         "<h2>Removed by step and reason</h2>", _reasons(manifest),
         _clusters(out),
+        step_details(manifest),
         "<h2>Samples</h2><p><input id=q placeholder='search by id or text'></p>",
         _samples(out, manifest),
         "<h2>Stages</h2>", _stages(manifest),

@@ -73,6 +73,15 @@ def balanced_sample(paths: np.ndarray, target: int, rank: np.ndarray, seed: int)
     return chosen
 
 
+def _profile(before: np.ndarray, after: np.ndarray, points: int = 200) -> dict:
+    """Leaf cluster sizes (largest first) before and after, at most ``points`` of them evenly
+    spaced, for the report's plot."""
+    keep = before > 0
+    before, after = before[keep], after[keep]
+    pick = np.unique(np.linspace(0, len(before) - 1, min(points, len(before))).round().astype(int))
+    return {"rank": pick.tolist(), "before": before[pick].tolist(), "after": after[pick].tolist()}
+
+
 def _mix(seed: int, level: int, cluster: int) -> int:
     return xxhash.xxh64_intdigest(f"{seed}:{level}:{cluster}".encode())
 
@@ -143,12 +152,13 @@ class SampleBalanced(GlobalOp):
         else:
             rank = table.column("dist").to_numpy(zero_copy_only=False)  # ties: id order (the sort above)
         chosen = balanced_sample(paths, target, rank, ctx.seed)
-        leaves_before = np.unique(paths[:, -1]).size
-        leaves_after = np.unique(paths[chosen, -1]).size
+        before = np.bincount(paths[:, -1])
+        after = np.bincount(paths[chosen, -1], minlength=len(before))
+        order = np.argsort(-before, kind="stable")
         ctx.info.update({"records": n, "target": target, "selected": int(chosen.sum()),
-                         "leaf_clusters": leaves_before, "leaf_clusters_selected": leaves_after,
-                         "leaf_size_max_before": int(np.bincount(paths[:, -1]).max()),
-                         "leaf_size_max_after": int(np.bincount(paths[chosen, -1]).max())})
+                         "leaf_clusters": int((before > 0).sum()), "leaf_clusters_selected": int((after > 0).sum()),
+                         "leaf_size_max_before": int(before.max()), "leaf_size_max_after": int(after.max()),
+                         "leaf_sizes": _profile(before[order], after[order])})
         dropped = np.flatnonzero(~chosen)
         detail = f"balanced sample of {target} of {n} records ({self.strategy} within leaf clusters)"
         return pa.table({"id": table.column("id").take(pa.array(dropped)),

@@ -21,9 +21,9 @@ CLUSTER_PATH = "th_cluster_path"
 
 def auto_levels(n: int) -> list[int]:
     """Level sizes scaled to ``n`` records: about 50 records per level-1 cluster, then 10
-    clusters per cluster, while a level has at least 2 clusters (at most 3 levels)."""
+    clusters per cluster, while a level keeps at least 5 clusters (at most 3 levels)."""
     levels = [max(1, round(n / 50))]
-    while len(levels) < 3 and levels[-1] // 10 >= 2:
+    while len(levels) < 3 and levels[-1] // 10 >= 5:
         levels.append(levels[-1] // 10)
     return levels
 
