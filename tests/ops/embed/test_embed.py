@@ -167,3 +167,18 @@ def test_cache_keys_name_model_and_text():
 def test_unknown_model_is_a_recipe_error():
     with pytest.raises(RecipeError, match="embed.model: 'no-such-model' is not"):
         _ = Embed(model="no-such-model").model_id
+
+
+def test_a_local_sentence_transformers_directory_is_a_model(tmp_path):
+    rows = real_rows(8)
+    path = write_jsonl(tmp_path / "in.jsonl", rows)
+    local = str(minilm_path())
+    result = run(Recipe.from_dict(make_recipe(tmp_path, path, [{"embed": {"model": local}}],
+                                              cache_dir=str(tmp_path / "cache"))))
+    info = _embed_info(result)
+    assert info["model"].startswith("st:") and info["encoded"] == 8
+    kept = read_output(result.output_dir, "kept")
+    got = EmbeddingCache(tmp_path / "cache").get(keys_from_hex(kept.column("th_embedding_key")))
+    by_id = {r["id"]: r["text"] for r in rows}
+    want = load_encoder("minilm", str(tmp_path)).encode([by_id[i] for i in kept.column("id").to_pylist()])
+    np.testing.assert_allclose(got, want, atol=2e-5)
