@@ -228,7 +228,7 @@ def mean_std(values: list[float], fmt: str) -> str:
         return "-"
     if len(values) == 1:
         return fmt.format(values[0])
-    return f"{fmt.format(float(np.mean(values)))} ± {fmt.format(float(np.std(values, ddof=1)))}"
+    return f"{fmt.format(float(np.mean(values)))} ± {fmt.replace('+', '').format(float(np.std(values, ddof=1)))}"
 
 
 def verdict(deltas: list[float]) -> str:
@@ -263,6 +263,24 @@ def config_table(name: str, cfg: dict, runs: dict, budgets: list[float], seeds: 
             cells += [mean_std(d, "{:+.4f}"), f"{sum(x > 0 for x in d)}/{len(d)}", verdict(d)]
         worst = [", ".join(sorted({runs[(f, s)][m]["worst_class"] for s in seeds})) for m in ("balanced", "random")]
         lines.append(f"| {f:.0%} | " + " | ".join(cells) + f" | {worst[0]} / {worst[1]} |")
+    return lines
+
+
+def class_table(runs: dict, budgets: list[float], seeds: list[int], classes: list[str], counts: dict,
+                leaf_size: dict, full: dict) -> list[str]:
+    """Per class: the share of its pool records that the sample took (%) / its test recall, means
+    over the seeds; and the mean size of the leaf cluster its records fall in."""
+    lines = ["", "per class: % of the class's pool records in the sample / test recall (means over seeds)", "",
+             "| budget | method | " + " | ".join(classes) + " |", "|" + "---|" * (len(classes) + 2)]
+    for f in budgets:
+        for method in ("random", "balanced"):
+            rows = [runs[(f, s)][method] for s in seeds]
+            cells = [f"{np.mean([100 * r['class_counts'][i] / counts[c] for r in rows]):.1f} / "
+                     f"{np.mean([r['recall'][c] for r in rows]):.3f}" for i, c in enumerate(classes)]
+            lines.append(f"| {f:.0%} | {method} | " + " | ".join(cells) + " |")
+    lines.append("| 100% | full pool | " + " | ".join(f"100 / {full['recall'][c]:.3f}" for c in classes) + " |")
+    lines.append("| | mean leaf-cluster size of the class's records | "
+                 + " | ".join(f"{np.mean([leaf_size[s][c] for s in seeds]):.1f}" for c in classes) + " |")
     return lines
 
 
@@ -329,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     base_x = base_y = ids = None
     random_fits: dict = {}  # (budget, seed) -> (mask, metrics without leaves)
     per_config: dict[str, dict] = {name: {} for name in configs}
+    leaf_sizes: dict[str, dict] = {name: {} for name in configs}
     for seed in args.seeds:
         for name, cfg in configs.items():
             out = work / tree_name(cfg["hkm_resolved"]) / f"seed{seed}"
@@ -353,7 +372,10 @@ def main(argv: list[str] | None = None) -> int:
                     paths = table.column("th_cluster_path")
                     depth = len(paths[0])
                     leaf = pc.list_flatten(paths).to_numpy().reshape(n, depth)[:, -1]
-                    tree = {"leaf": leaf, "leaf_clusters": int(np.unique(leaf).size)}
+                    sizes = np.bincount(leaf)[leaf]
+                    tree = {"leaf": leaf, "leaf_clusters": int(np.unique(leaf).size),
+                            "leaf_size": {c: float(sizes[base_y == i].mean()) for i, c in enumerate(classes)}}
+                    leaf_sizes[name][seed] = tree["leaf_size"]
                 step_info = {s["step"]: s.get("info") for s in manifest["steps"]}
                 stage_status = {s["stage"]: s["status"] for s in manifest["stages"]}
                 stage_seconds = {s["stage"]: round(s["seconds"], 2) for s in manifest["stages"]}
@@ -372,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
                 per_config[name][(f, seed)] = {"balanced": balanced, "random": rand}
                 results["runs"].append({"config": name, "seed": seed, "budget": f, "balanced": balanced,
                                         "random_leaves": rand["leaves"], "leaf_clusters": tree["leaf_clusters"],
+                                        "mean_leaf_size_by_class": tree["leaf_size"],
                                         "run_dir": str(out), "recipe_steps": recipe["steps"],
                                         "run_seconds": round(seconds, 1), "stage_status": stage_status,
                                         "stage_seconds": stage_seconds,
@@ -398,7 +421,8 @@ def main(argv: list[str] | None = None) -> int:
         leaves = sorted({r["leaf_clusters"] for r in results["runs"] if r["config"] == name})
         lines += ["", f"resolved: levels {hkm['levels']} (finest first), resample_steps {hkm['resample_steps']}, "
                   f"leaf clusters (non-empty) per seed {', '.join(map(str, leaves))}; "
-                  f"sample_balanced {json.dumps({k: v for k, v in sb.items() if k != 'fraction'})}", ""]
+                  f"sample_balanced {json.dumps({k: v for k, v in sb.items() if k != 'fraction'})}"]
+        lines += class_table(per_config[name], args.budgets, args.seeds, classes, counts, leaf_sizes[name], full) + [""]
     total = time.perf_counter() - started
     results["seconds"] = round(total, 1)
     lines += [f"Means ± sample std over seeds {args.seeds}; entropy in bits (max log2 {n_classes} = "

@@ -27,9 +27,9 @@ What it measures, in order:
      ``keep: farthest``, seed 0) in a fresh child process on a table of ``id`` and
      ``th_embedding_key``; its seconds cover reading the vectors from the cache (memory-mapped,
      sorted by id), k-means, assignment, the per-cluster similarities and building the removed
-     table. The same child then times the pieces separately (``vectors_by_id``,
-     ``fit_kmeans``, ``assign``, ``semdedup``) for the breakdown table. Peak RSS is the child's
-     ``ru_maxrss`` (imports and inputs included); "RSS loaded" its RSS before ``decide``.
+     table. Another child then times the pieces separately (``vectors_by_id``, ``fit_kmeans``,
+     ``assign``, ``semdedup``) for the breakdown table. "RSS loaded" is the child's RSS before
+     ``decide`` (imports and the keys table).
    - *thresher, stage*: a full recipe ``embed: {model: static}`` + ``dedup_semantic: {eps}``
      run with ``--fresh`` (the embed stage is all cache hits), and the manifest's ``seconds``
      for the ``dedup_semantic`` stage (``manifest.json["stages"]``): key extraction in the
@@ -38,7 +38,13 @@ What it measures, in order:
    - *semhash* 0.5.0 through ``bench/semdedup_peers.py`` (``bench/.venv-peers``), backend
      ``usearch`` (HNSW, semhash's default) and ``basic`` (exact brute force), on the vectors as
      an ``.npy`` in corpus order; its seconds are ``from_embeddings`` + ``self_deduplicate``
-     (no loading), its peak RSS the runner's ``ru_maxrss``.
+     (no loading), "RSS loaded" the runner's RSS after loading the inputs.
+
+   **Peak RSS** of both children is that of the whole child process (imports, inputs, the dedup),
+   sampled every 50 ms by ``bench/measure.py``. (Not ``ru_maxrss``: on Linux a process started by
+   fork + exec inherits its parent's peak RSS in ``ru_maxrss``, so the runner's own
+   ``peak_rss_mb`` reports at least this benchmark's peak; it is kept in the JSON as
+   ``runner_ru_maxrss_mb``. The decide child also records its exact ``VmHWM``.)
 
    Each timed configuration runs ``--repeats`` times (round-robin, so a neighbouring load hits
    all alike); seconds are medians, records/s is records / median seconds. The machine may be
@@ -94,6 +100,10 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from measure import measure  # noqa: E402  bench/measure.py: wall time and sampled peak RSS of a process
+
 PEERS_PYTHON = HERE / ".venv-peers" / "bin" / "python"
 PEERS_RUNNER = HERE / "semdedup_peers.py"
 SWEEP = [0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2]
@@ -111,10 +121,11 @@ def loadavg() -> float:
         return float("nan")
 
 
-def rss_mb() -> float:
+def rss_mb(field: str = "VmRSS") -> float:
+    """This process's current RSS (``VmRSS``) or its peak since exec (``VmHWM``), in MB."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -147,7 +158,8 @@ def decide_child(argv: list[str]) -> int:
         t0 = time.perf_counter()
         table = op.decide(keys, ctx)
         seconds = time.perf_counter() - t0
-        res = {**job, "seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        res = {**job, "seconds": seconds, "vmhwm_mb": rss_mb("VmHWM"),
+               "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                "rss_loaded_mb": loaded, "info": ctx.info, "n": keys.num_rows,
                "removed": [{"id": i, "dup_of": d, "score": s} for i, d, s in
                            zip(*(table.column(c).to_pylist() for c in ("id", "dup_of", "score")))]}
@@ -183,17 +195,24 @@ def breakdown(op, keys, ctx) -> dict:
             "pairs": int((sizes.astype(np.int64) ** 2).sum() // 2)}
 
 
-def run_decide(work: Path, keys: Path, jobs: list[dict], cache: Path, tag: str) -> list[dict]:
-    out = work / f"decide-{tag}.json"
+def measured(cmd: list[str], log_path: Path) -> dict:
+    """``measure`` the command (stdout and stderr to ``log_path``); fail with its log's tail."""
     load = loadavg()
+    with open(log_path, "w") as logf:
+        m = measure(cmd, stdout=logf, stderr=subprocess.STDOUT)
+    if m["returncode"]:
+        raise SystemExit(f"{cmd[1]} failed ({m['returncode']}):\n{log_path.read_text(errors='replace')[-3000:]}")
+    return {"load_before": load, "process_seconds": m["seconds"], "peak_rss_mb": m["peak_rss_bytes"] / 2**20}
+
+
+def run_decide(work: Path, keys: Path, jobs: list[dict], cache: Path, tag: str) -> list[dict]:
+    """The decide child's results, each with the child's sampled peak RSS (``peak_rss_mb``)."""
+    out = work / f"decide-{tag}.json"
     cmd = [sys.executable, str(Path(__file__).resolve()), "_decide", str(keys), json.dumps(jobs), str(out), str(cache)]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode:
-        raise SystemExit(f"decide child failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    m = measured(cmd, work / f"decide-{tag}.log")
     results = json.loads(out.read_text())
     for r in results:
-        r.update(load_before=load, process_seconds=time.perf_counter() - t0, stderr=proc.stderr[-2000:])
+        r.update(m)
     return results
 
 
@@ -259,15 +278,12 @@ def embed(corpus: Path, work: Path, workers: int, cache: Path) -> tuple[dict, li
 
 def run_semhash(work: Path, backend: str, threshold: float, tag: str) -> dict:
     out = work / f"semhash-{backend}-{threshold}-{tag}.json"
-    load = loadavg()
     cmd = [str(PEERS_PYTHON), str(PEERS_RUNNER), "--embeddings", str(work / "E.npy"), "--ids",
            str(work / "ids.json"), "--threshold", str(threshold), "--out", str(out), "--backend", backend]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode:
-        raise SystemExit(f"semhash runner failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    m = measured(cmd, out.with_suffix(".log"))
     res = json.loads(out.read_text())
-    res.update(load_before=load, process_seconds=time.perf_counter() - t0)
+    res["runner_ru_maxrss_mb"] = res.pop("peak_rss_mb")  # inherits this process's peak: see the module doc
+    res.update(m)
     return res
 
 
@@ -367,8 +383,9 @@ def main(argv: list[str] | None = None) -> int:
         for thr in args.thresholds:
             eps = round(1 - thr, 6)
             log(f"2. repeat {rep + 1}/{args.repeats}, threshold {thr}: thresher decide")
-            job = {"label": "farthest", "eps": eps, "breakdown": True}
-            res = run_decide(work, keys, [job], cache, f"{thr}-{rep}")[0]
+            res = run_decide(work, keys, [{"label": "farthest", "eps": eps}], cache, f"{thr}-{rep}")[0]
+            res["breakdown"] = run_decide(work, keys, [{"label": "breakdown", "eps": eps, "breakdown": True}],
+                                          cache, f"{thr}-{rep}-breakdown")[0]["breakdown"]
             runs.setdefault(f"thresher-decide@{thr}", []).append(res)
             log(f"   {res['seconds']:.2f}s, {len(res['removed'])} removed; thresher stage (recipe)")
             mm = run_recipe(corpus, work / f"stage-{thr}", [{"embed": {"model": "static"}},
@@ -400,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
                 row["breakdown"] = {k: median([r["breakdown"][k] for r in rs]) for k in rs[0]["breakdown"]}
                 row["info"] = first["info"]
                 row["chained"] = sum(r["score"] <= thr for r in first["removed"])
+                row["vmhwm_mb"] = median([r["vmhwm_mb"] for r in rs])
             if name == "thresher-stage":
                 row["task_seconds"] = median([r["task_seconds"] for r in rs])
                 row["dedup_eval"] = first["dedup_eval"]
@@ -408,6 +426,7 @@ def main(argv: list[str] | None = None) -> int:
             if name.startswith("semhash"):
                 row["index_seconds"] = median([r["index_seconds"] for r in rs])
                 row["dedup_seconds"] = median([r["dedup_seconds"] for r in rs])
+                row["runner_ru_maxrss_mb"] = [r["runner_ru_maxrss_mb"] for r in rs]
             row["stable"] = len({tuple(sorted(r["id"] for r in rr["removed"])) for rr in rs}) == 1
             speed_rows.append(row)
 
@@ -552,8 +571,8 @@ def render(r: dict) -> str:
              f"- embeddings: `embed: {{model: static}}` -> {e['dim']} dims; {e['info'].get('encoded', 0):,} encoded, "
              f"{e['info'].get('cache_hits', 0):,} cache hits, embed stage {e['stage_seconds']:.1f}s", "",
              "## Speed and quality on the same embeddings", "",
-             "| method | cosine thr | seconds (median) | runs | records/s | peak RSS MB | RSS loaded MB | removed "
-             "| precision | recall | F1 |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| method | cosine thr | seconds (median) | runs | records/s | peak RSS MB (process) | RSS loaded MB "
+             "| removed | precision | recall | F1 |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in r["speed"]:
         rss = f"{s['peak_rss_mb']:.0f}" if s["peak_rss_mb"] is not None else "-"
         loaded = f"{s['rss_loaded_mb']:.0f}" if s["rss_loaded_mb"] is not None else "-"
@@ -562,7 +581,9 @@ def render(r: dict) -> str:
                      f"| {rss} | {loaded} | {s['removed']:,} | {f(s['precision'])} | {f(s['recall'])} | {f(s['f1'])} |")
     lines += ["", "thresher-decide: `DedupSemantic.decide` alone in a child process (vectors read from the cache "
               "inside it); thresher-stage: the manifest's `seconds` of the dedup_semantic stage (keys, decide, "
-              "apply); semhash: `from_embeddings` + `self_deduplicate` (inputs loaded before).", "",
+              "apply); semhash: `from_embeddings` + `self_deduplicate` (inputs loaded before). Peak RSS: the "
+              "child process's, sampled every 50 ms (thresher decide child's exact VmHWM: " + ", ".join(
+                  f"{s['vmhwm_mb']:.0f} MB at {s['threshold']}" for s in r["speed"] if "vmhwm_mb" in s) + ").", "",
               "### Where the time goes (medians)", "",
               "| method | cosine thr | load vectors | k-means fit | assign | per-cluster similarity | k | largest "
               "cluster | pairs compared | removed via chain (score <= thr) |",

@@ -69,6 +69,20 @@ def prose_rows() -> list[dict]:
     return rows
 
 
+def real_rows(n: int, min_chars: int = 40) -> list[dict]:
+    """The first ``n`` distinct records of the bundled real sample with some text."""
+    rows, seen = [], set()
+    with gzip.open(SAMPLE, "rt", encoding="utf-8") as src:
+        for line in src:
+            rec = json.loads(line)
+            if len(rec["text"]) >= min_chars and rec["text"] not in seen:
+                seen.add(rec["text"])
+                rows.append({"id": rec["id"], "text": rec["text"], "source": rec["source"]})
+            if len(rows) == n:
+                break
+    return rows
+
+
 def make_recipe(tmp_path: Path, input_path: Path, steps: list, **executor) -> dict:
     return {"input": {"path": str(input_path)}, "output": {"path": str(tmp_path / "out")},
             "executor": {"workers": 1, **executor}, "seed": 0, "steps": steps}

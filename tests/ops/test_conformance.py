@@ -14,9 +14,10 @@ from thresher.ops.base import RowResult
 
 # Parameters that ops without usable defaults need in the suite.
 REQUIRED = {"filter": {"expr": "len(text) > 10"}, "sample_balanced": {"fraction": 0.5},
-            "embed": {"precomputed": "vec"}, "rebalance": {"label": "th_source", "max_per_class": 1}}
+            "embed": {"precomputed": "vec"}, "rebalance": {"label": "th_source", "max_per_class": 1},
+            "label_issues": {"label": "group", "folds": 2}}
 # Ops that read what earlier steps wrote: the suite runs those steps first.
-BEFORE = {"kmeans": ["embed"], "hierarchical_kmeans": ["embed"], "dedup_semantic": ["embed"],
+BEFORE = {"label_issues": ["embed"], "kmeans": ["embed"], "hierarchical_kmeans": ["embed"], "dedup_semantic": ["embed"],
           "sample_balanced": ["embed", "hierarchical_kmeans"]}
 OPS = sorted(all_ops())
 
@@ -28,10 +29,11 @@ def _build(name):
 def _batch(n: int = 12) -> pa.RecordBatch:
     texts = [PROSE[i % len(PROSE)] for i in range(n)]
     schema = pa.schema([("id", pa.string()), ("text", pa.string()), ("th_source", pa.string()),
-                        ("vec", pa.list_(pa.float32()))])
+                        ("vec", pa.list_(pa.float32())), ("group", pa.string())])
     vectors = [[float((i * 7 + j * 3) % 5) + 0.5 for j in range(8)] for i in range(n)]
     return pa.RecordBatch.from_pydict({"id": [f"r{i:02d}" for i in range(n)], "text": texts,
-                                       "th_source": [f"f:{i}" for i in range(n)], "vec": vectors}, schema=schema)
+                                       "th_source": [f"f:{i}" for i in range(n)], "vec": vectors,
+                                       "group": ["ab"[i % 2] for i in range(n)]}, schema=schema)
 
 
 def _prepared(name: str, batch: pa.RecordBatch) -> pa.RecordBatch:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-__all__ = ["set_column", "set_columns", "rows_to_columns"]
+from ..errors import InputError
+
+__all__ = ["set_column", "set_columns", "rows_to_columns", "float_matrix"]
 
 
 def set_column(batch: pa.RecordBatch, name: str, values: pa.Array) -> pa.RecordBatch:
@@ -28,3 +32,25 @@ def rows_to_columns(specs: Sequence[tuple[str, pa.DataType]], rows: Sequence[Seq
     """Per-row measurement tuples to typed Arrow columns (a 0-row batch keeps the types)."""
     values = list(zip(*rows)) if rows else [()] * len(specs)
     return {name: pa.array(list(vals), typ) for (name, typ), vals in zip(specs, values)}
+
+
+def float_matrix(values: pa.Array | pa.ChunkedArray, what: str) -> np.ndarray:
+    """A list column of numbers (vectors, probabilities, logits) as an ``(n, d)`` float64
+    array; ``what`` names the column in the error when it is not a list of numbers, has nulls,
+    ragged or empty rows, or NaN/infinite values."""
+    if not (pa.types.is_list(values.type) or pa.types.is_fixed_size_list(values.type)
+            or pa.types.is_large_list(values.type)) or not (pa.types.is_floating(values.type.value_type)
+                                                            or pa.types.is_integer(values.type.value_type)):
+        raise InputError(f"{what} must be a list of numbers, got {values.type}.")
+    if values.null_count:
+        raise InputError(f"{what} has {values.null_count} null rows.")
+    if not len(values):
+        return np.zeros((0, 0))
+    lengths = pc.list_value_length(values).to_numpy(zero_copy_only=False)
+    if lengths.min() != lengths.max() or lengths.min() == 0:
+        raise InputError(f"{what}: the lists must all have the same, non-zero length; found lengths "
+                         f"{sorted(set(lengths.tolist()))[:5]}.")
+    flat = pc.list_flatten(values).to_numpy(zero_copy_only=False).astype(np.float64)
+    if not np.isfinite(flat).all():
+        raise InputError(f"{what} holds NaN or infinite values.")
+    return flat.reshape(len(values), int(lengths[0]))

@@ -1,8 +1,6 @@
 """embed: vectors equal the model's, the cache makes reruns encode nothing, precomputed vectors,
 and clear errors."""
 
-import gzip
-import json
 import shutil
 
 import numpy as np
@@ -10,26 +8,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import SAMPLE, make_recipe, read_output, write_jsonl
+from conftest import make_recipe, read_output, real_rows, write_jsonl
 from thresher import Recipe, run
 from thresher.errors import InputError, RecipeError
 from thresher.ops.embed.cache import EmbeddingCache, content_keys, keys_from_hex
 from thresher.ops.embed.embed import Embed
 from thresher.ops.embed.encoders import load_encoder, minilm_path
-
-
-def real_rows(n: int, min_chars: int = 40) -> list[dict]:
-    """The first ``n`` distinct records of the bundled real sample with some text."""
-    rows, seen = [], set()
-    with gzip.open(SAMPLE, "rt", encoding="utf-8") as src:
-        for line in src:
-            rec = json.loads(line)
-            if len(rec["text"]) >= min_chars and rec["text"] not in seen:
-                seen.add(rec["text"])
-                rows.append({"id": rec["id"], "text": rec["text"], "source": rec["source"]})
-            if len(rows) == n:
-                break
-    return rows
 
 
 def _embed_info(result) -> dict:

@@ -7,13 +7,12 @@ import time
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ...errors import InputError
 from ...params import Param
 from ...recipe import default_cache_dir
 from ..base import GlobalOp, KeyParts, OpContext, RowResult
-from ..columns import set_column
+from ..columns import float_matrix, set_column
 from ..registry import register_op
 from .cache import EmbeddingCache, content_keys, keys_from_binary, keys_to_binary, keys_to_hex
 from .encoders import l2_normalize, load_encoder, model_id
@@ -170,19 +169,4 @@ def precomputed_vectors(batch: pa.RecordBatch, column: str, op_name: str) -> np.
     """The L2-normalized float32 rows of a list column, or an error naming the column."""
     if column not in batch.schema.names:
         raise InputError(f"{op_name}.precomputed: no column {column!r}; columns: {batch.schema.names}")
-    values = batch.column(column)
-    if not (pa.types.is_list(values.type) or pa.types.is_fixed_size_list(values.type)
-            or pa.types.is_large_list(values.type)) or not (pa.types.is_floating(values.type.value_type)
-                                                            or pa.types.is_integer(values.type.value_type)):
-        raise InputError(f"{op_name}.precomputed: column {column!r} must be a list of numbers, got {values.type}.")
-    if values.null_count:
-        raise InputError(f"{op_name}.precomputed: column {column!r} has {values.null_count} null vectors.")
-    lengths = pc.list_value_length(values).to_numpy(zero_copy_only=False) if len(values) else np.zeros(0, int)
-    if len(values) and (lengths.min() != lengths.max() or lengths.min() == 0):
-        raise InputError(f"{op_name}.precomputed: the vectors in column {column!r} must all have the same, "
-                         f"non-zero length; found lengths {sorted(set(lengths.tolist()))[:5]}.")
-    dim = int(lengths[0]) if len(values) else 0
-    flat = pc.list_flatten(values).to_numpy(zero_copy_only=False).astype(np.float32)
-    if not np.isfinite(flat).all():
-        raise InputError(f"{op_name}.precomputed: column {column!r} holds NaN or infinite values.")
-    return l2_normalize(flat.reshape(len(values), dim)) if len(values) else np.zeros((0, dim), np.float32)
+    return l2_normalize(float_matrix(batch.column(column), f"{op_name}.precomputed: column {column!r}"))

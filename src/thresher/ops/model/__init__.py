@@ -1,0 +1,1 @@
+"""Model-aware ops: scores from a model's outputs or from a cross-fitted proxy model."""
