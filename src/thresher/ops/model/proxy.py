@@ -84,7 +84,7 @@ def fit_predict(x_train, y_train: np.ndarray, x_test, n_classes: int, *, seed: i
     model = _model(c, seed).fit(x_train, y_train)
     probs[:, model.classes_] = model.predict_proba(x_test)
     z = model.decision_function(x_test)
-    if z.ndim == 1:  # binary: sklearn gives one margin; as two logits it is (0, z)
-        z = np.stack([np.zeros_like(z), z], axis=1)
+    if z.ndim == 1:  # binary: sklearn gives one margin z; as two logits, symmetric (-z/2, z/2)
+        z = np.stack([-z / 2, z / 2], axis=1)
     logits[:, model.classes_] = z
     return probs, logits
