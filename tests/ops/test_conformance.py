@@ -15,9 +15,10 @@ from thresher.ops.base import RowResult
 # Parameters that ops without usable defaults need in the suite.
 REQUIRED = {"filter": {"expr": "len(text) > 10"}, "sample_balanced": {"fraction": 0.5},
             "embed": {"precomputed": "vec"}, "rebalance": {"label": "th_source", "max_per_class": 1},
-            "label_issues": {"label": "group", "folds": 2}, "ood_score": {"label": "group", "folds": 2, "knn_k": 3}}
+            "label_issues": {"label": "group", "folds": 2}, "ood_score": {"label": "group", "folds": 2, "knn_k": 3},
+            "harvest": {"budget": 4}}
 # Ops that read what earlier steps wrote: the suite runs those steps first.
-BEFORE = {"label_issues": ["embed"], "ood_score": ["embed"],
+BEFORE = {"label_issues": ["embed"], "ood_score": ["embed"], "harvest": ["embed", "ood_score"],
           "kmeans": ["embed"], "hierarchical_kmeans": ["embed"], "dedup_semantic": ["embed"],
           "sample_balanced": ["embed", "hierarchical_kmeans"]}
 OPS = sorted(all_ops())

@@ -18,6 +18,7 @@ from .inputs import MODEL_PARAMS, check_model_params, model_key_columns, model_k
 
 __all__ = ["OodScore", "ood_scores", "knn_distance", "SCORES"]
 
+PREDICTED = "th_predicted_label"
 SCORES = ("msp", "max_logit", "energy", "entropy", "margin", "knn")
 _NEEDS_LOGITS = ("max_logit", "energy")
 
@@ -80,8 +81,8 @@ class OodScore(GlobalOp):
     cross-fitted proxy; and ``knn``, the distance to the ``knn_k``-th nearest labelled record in
     embedding space (Sun et al. 2022; all records when there are no labels). ``scores`` lists
     which (default: all that the inputs allow: the logit scores need logits, knn needs an embed
-    step). Optionally remove the records above ``remove_above`` or the top ``remove_fraction``
-    by ``remove_by``.
+    step). ``th_predicted_label`` holds the model's top class. Optionally remove the records
+    above ``remove_above`` or the top ``remove_fraction`` by ``remove_by``.
 
     Examples
     --------
@@ -90,7 +91,7 @@ class OodScore(GlobalOp):
     """
 
     annotates = True
-    writes = tuple(f"th_ood_{s}" for s in SCORES)
+    writes = tuple(f"th_ood_{s}" for s in SCORES) + (PREDICTED,)
     params = {
         **MODEL_PARAMS,
         "scores": Param(list, None, f"which scores, of {', '.join(SCORES)} (default: all the inputs allow)",
@@ -157,6 +158,9 @@ class OodScore(GlobalOp):
         reasons = self._removals(scores, len(ids), ctx)
         columns = {"id": ids, "reason": pa.array(reasons, pa.string())}
         columns.update({f"th_ood_{s}": pa.array(np.asarray(scores[s], np.float32)) for s in names})
+        if pred is not None:
+            top = pred.probs.argmax(axis=1) if len(pred.probs) else np.zeros(0, int)
+            columns[PREDICTED] = pa.array([pred.classes[i] for i in top.tolist()], pa.string())
         return pa.table(columns)
 
     def _names(self, table: pa.Table) -> list[str]:
