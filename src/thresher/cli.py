@@ -28,7 +28,9 @@ examples:
   thresher ops gopher_quality                   one op's parameters
   thresher explain out/default 'fortunes-es/es/refranes.fortunes#2358'  why a record was removed
   thresher inspect out/default                  counts by step and reason, examples
-  thresher dedup-eval out/default truth.jsonl   precision/recall of the dedup against known duplicates"""
+  thresher dedup-eval out/default truth.jsonl   precision/recall of the dedup against known duplicates
+  thresher quality train --positive good.jsonl --negative web.jsonl --model q.pkl --out out/q
+  thresher quality apply q.pkl data.jsonl --keep-above 0.5 --out out/scored"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also score counting only pairs with jaccard >= J (default: 0.8 when the truth has jaccard)")
     p.add_argument("--step", action="append", metavar="NAME", help="score these steps (default: every dedup step)")
     p.add_argument("--json", action="store_true", help="print the scores as JSON")
+
+    from .quality_cli import add_parser as add_quality
+
+    add_quality(sub)
     return parser
 
 
@@ -161,8 +167,18 @@ def _dedup_eval(args) -> int:
     return 0
 
 
+def _quality(args) -> int:
+    from . import quality_cli
+
+    result = (quality_cli.train if args.quality_command == "train" else quality_cli.apply)(args)
+    step = next(s for s in result.manifest["steps"] if s["step"] == "quality_classifier")
+    print(result.summary())
+    print("quality_classifier: " + ", ".join(f"{k} {v}" for k, v in step.get("info", {}).items()))
+    return 0
+
+
 _COMMANDS = {"run": _run, "plan": _plan, "ops": _ops, "explain": _explain, "inspect": _inspect,
-             "dedup-eval": _dedup_eval}
+             "dedup-eval": _dedup_eval, "quality": _quality}
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -111,6 +111,8 @@ class Recipe:
             raise RecipeError(f"seed must be an int, got {self.seed!r}.")
         self.base_dir = Path(self.base_dir)
         self.steps = _name_steps(self.steps)
+        for step in self.steps:
+            step.op.resolve_paths(self.base_dir)
 
     # --- construction ---------------------------------------------------------------------
     @classmethod

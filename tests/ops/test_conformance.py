@@ -16,7 +16,9 @@ from thresher.ops.base import RowResult
 REQUIRED = {"filter": {"expr": "len(text) > 10"}, "sample_balanced": {"fraction": 0.5},
             "embed": {"precomputed": "vec"}, "rebalance": {"label": "th_source", "max_per_class": 1},
             "label_issues": {"label": "group", "folds": 2}, "ood_score": {"label": "group", "folds": 2, "knn_k": 3},
-            "harvest": {"budget": 4}}
+            "harvest": {"budget": 4},
+            "quality_classifier": {"model": "/tmp/thresher-conformance-quality.pkl", "label": "good",
+                                   "features": "tfidf", "folds": 2}}
 # Ops that read what earlier steps wrote: the suite runs those steps first.
 BEFORE = {"label_issues": ["embed"], "ood_score": ["embed"], "harvest": ["embed", "ood_score"],
           "kmeans": ["embed"], "hierarchical_kmeans": ["embed"], "dedup_semantic": ["embed"],
@@ -31,11 +33,12 @@ def _build(name):
 def _batch(n: int = 12) -> pa.RecordBatch:
     texts = [PROSE[i % len(PROSE)] for i in range(n)]
     schema = pa.schema([("id", pa.string()), ("text", pa.string()), ("th_source", pa.string()),
-                        ("vec", pa.list_(pa.float32())), ("group", pa.string())])
+                        ("vec", pa.list_(pa.float32())), ("group", pa.string()), ("good", pa.bool_())])
     vectors = [[float((i * 7 + j * 3) % 5) + 0.5 for j in range(8)] for i in range(n)]
     return pa.RecordBatch.from_pydict({"id": [f"r{i:02d}" for i in range(n)], "text": texts,
                                        "th_source": [f"f:{i}" for i in range(n)], "vec": vectors,
-                                       "group": ["ab"[i % 2] for i in range(n)]}, schema=schema)
+                                       "group": ["ab"[i % 2] for i in range(n)],
+                                       "good": [i % 3 == 0 for i in range(n)]}, schema=schema)
 
 
 def _prepared(name: str, batch: pa.RecordBatch) -> pa.RecordBatch:

@@ -145,6 +145,16 @@ class Op:
     def validate(self) -> None:
         """Cross-parameter checks; raise ``RecipeError`` naming the parameters."""
 
+    def resolve_paths(self, base_dir: Path) -> None:
+        """Make the op's file parameters (``Param(..., extra={"path": True})``) absolute,
+        relative to ``base_dir`` (the recipe file's directory)."""
+        for name, param in self.params.items():
+            value = getattr(self, name, None)
+            if param.extra.get("path") and isinstance(value, str) and not Path(value).expanduser().is_absolute():
+                resolved = str((Path(base_dir) / value).resolve())
+                setattr(self, name, resolved)
+                self._config[name] = resolved
+
     def config(self) -> dict[str, Any]:
         """The resolved parameters (defaults filled in), as they go into YAML and fingerprints."""
         return dict(self._config)
