@@ -16,11 +16,11 @@ from thresher.ops.base import RowResult
 REQUIRED = {"filter": {"expr": "len(text) > 10"}, "sample_balanced": {"fraction": 0.5},
             "embed": {"precomputed": "vec"}, "rebalance": {"label": "th_source", "max_per_class": 1},
             "label_issues": {"label": "group", "folds": 2}, "ood_score": {"label": "group", "folds": 2, "knn_k": 3},
-            "harvest": {"budget": 4},
+            "harvest": {"budget": 4}, "difficulty": {"label": "group", "epochs": 2, "seeds": 1, "hidden": 8},
             "quality_classifier": {"model": "/tmp/thresher-conformance-quality.pkl", "label": "good",
                                    "features": "tfidf", "folds": 2}}
 # Ops that read what earlier steps wrote: the suite runs those steps first.
-BEFORE = {"label_issues": ["embed"], "ood_score": ["embed"], "harvest": ["embed", "ood_score"],
+BEFORE = {"difficulty": ["embed"], "label_issues": ["embed"], "ood_score": ["embed"], "harvest": ["embed", "ood_score"],
           "kmeans": ["embed"], "hierarchical_kmeans": ["embed"], "dedup_semantic": ["embed"],
           "sample_balanced": ["embed", "hierarchical_kmeans"]}
 OPS = sorted(all_ops())

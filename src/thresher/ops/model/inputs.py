@@ -19,7 +19,7 @@ from ..embed.vectors import EMBEDDING_KEY
 from .proxy import cross_fit, fit_predict, tfidf_features
 
 __all__ = ["MODEL_PARAMS", "Predictions", "model_key_columns", "model_keys", "predictions", "softmax",
-           "check_model_params"]
+           "check_model_params", "label_indices", "sorted_by_id"]
 
 MODEL_PARAMS = {
     "label": Param(str, "label", "the given label column (null values: unlabelled records)", nullable=True),
@@ -108,21 +108,28 @@ def _classes(op, labels: pa.ChunkedArray) -> list[str]:
         return sorted(values)
 
 
-def predictions(op, keys: KeyParts | pa.Table, ctx: OpContext) -> Predictions:
+def label_indices(op, table: pa.Table) -> tuple[np.ndarray, list[str]]:
+    """Each record's class index (-1: no label) and the class list, checked."""
+    if "label" not in table.column_names:
+        return np.full(table.num_rows, -1, np.int64), list(op.classes or [])
+    classes = _classes(op, table.column("label"))
+    index = {c: i for i, c in enumerate(classes)}
+    raw = table.column("label").to_pylist()
+    unknown = sorted({v for v in raw if v is not None and v not in index})
+    if unknown:
+        raise InputError(f"{op.name}.label: labels outside the classes: {unknown[:5]} (classes: {classes[:20]}).")
+    return np.array([index[v] if v is not None else -1 for v in raw], np.int64), classes
+
+
+def sorted_by_id(keys: KeyParts | pa.Table) -> pa.Table:
     table = KeyParts.of(keys).read()
-    if table.num_rows:
-        table = table.take(pc.sort_indices(table.column("id")))
+    return table.take(pc.sort_indices(table.column("id"))) if table.num_rows else table
+
+
+def predictions(op, keys: KeyParts | pa.Table, ctx: OpContext) -> Predictions:
+    table = sorted_by_id(keys)
     ids = table.column("id").combine_chunks()
-    if "label" in table.column_names:
-        classes = _classes(op, table.column("label"))
-        index = {c: i for i, c in enumerate(classes)}
-        raw = table.column("label").to_pylist()
-        unknown = sorted({v for v in raw if v is not None and v not in index})
-        if unknown:
-            raise InputError(f"{op.name}.label: labels outside the classes: {unknown[:5]} (classes: {classes[:20]}).")
-        labels = np.array([index[v] if v is not None else -1 for v in raw], np.int64)
-    else:
-        classes, labels = list(op.classes or []), np.full(table.num_rows, -1, np.int64)
+    labels, classes = label_indices(op, table)
     if not table.num_rows:
         return Predictions(ids, labels, classes, np.zeros((0, len(classes))), None, "none (no records)")
     if "scores" in table.column_names:
