@@ -25,8 +25,8 @@ recomputes them; the embed stage then finds every vector in the cache). The clus
 depends on the seed, as the recipe says. The sample is the run's ``kept/``; every record's
 leaf cluster is the last element of its ``th_cluster_path`` (kept and removed records alike).
 
-**Configurations** (``--configs``; ``default`` is the op defaults, the others are what was
-tried when the default did not beat random):
+**Configurations** (``--configs``, default: all but ``resample30``). ``default`` is the op
+defaults; the others are what was tried when the default did not beat random:
 
     default          hierarchical_kmeans {} (auto levels, for 48,936 records [979, 97, 9];
                      resample_steps 10 per level; sampling closest; niter 20),
@@ -36,7 +36,9 @@ tried when the default did not beat random):
     levels1          levels: the finest auto level only ([979]): the budget split evenly over the
                      leaf clusters, no hierarchy
     resample-random  hierarchical_kmeans sampling: random (resampling steps draw at random)
-    resample30       hierarchical_kmeans resample_steps: [30] (three times the default)
+    resample30       hierarchical_kmeans resample_steps: [30] (three times the default; about
+                     2.5x the clustering time, so only on request:
+                     ``--configs resample30 --json bench/out/balanced-resample30.json``)
 
 **Random side**: for each seed ``s`` and budget, a uniform random sample (without replacement)
 of exactly as many records as the balanced sample kept, drawn with
@@ -57,9 +59,19 @@ recall) and accuracy. A "full pool" row trains on all 48,936 as a reference.
 **Output**: a markdown table per configuration (rows budget x method, mean ± sample std over the
 seeds), the paired differences balanced - random per budget (mean ± std, and in how many seeds
 balanced was higher) with a verdict on macro-F1 and worst-class recall: "beats" when balanced
-is higher in every seed, "loses" when lower in every seed, else "mixed". Printed with the date,
-command, git commit and thresher parameters, also written to ``WORK/table.md``; the raw
-per-seed numbers (and per-class recalls, each run's manifest info) go to ``--json``.
+is higher in every seed, "loses" when lower in every seed, else "mixed"; per class, the share
+of its pool records each sample took and its test recall, and the mean size of the leaf
+clusters its records fall in; a summary of the verdicts over all configurations. Printed with
+the date, command, git commit and thresher parameters, also written to ``WORK/table.md``; the
+raw per-seed numbers (per-class counts and recalls, each run's manifest info and stage times)
+go to ``--json``.
+
+**Cost**: about 30 s of clustering per tree and seed on this 2-core machine when idle (about
+60 s when other jobs share it), four trees per seed by default (``closest`` reuses the default
+tree, and each second budget only reruns ``sample_balanced``), one to a few seconds per
+classifier (one per sample: 10 random, 10 per configuration, 1 full pool); the first run over a
+new cache also embeds the pool and the test split (about 30 s). Rerunning with an existing
+``--work`` reuses every finished thresher stage.
 """
 
 from __future__ import annotations
@@ -86,7 +98,7 @@ CONFIGS: dict[str, dict] = {
     "resample-random": {"hkm": {"sampling": "random"}, "strategy": "random"},
     "resample30": {"hkm": {"resample_steps": [30]}, "strategy": "random"},
 }
-DEFAULT_CONFIGS = ["default", "closest", "levels2", "levels1"]
+DEFAULT_CONFIGS = ["default", "closest", "levels2", "levels1", "resample-random"]
 METRICS = [  # key, header, format
     ("size", "size", "{:.0f}"),
     ("entropy_bits", "entropy (bits)", "{:.3f}"),
@@ -322,7 +334,10 @@ def main(argv: list[str] | None = None) -> int:
               f"command: `{command}`", f"git commit: {git_commit()}", f"thresher {thresher.__version__}, "
               f"workers {args.workers}, cache {cache}",
               f"pool: {len(label_of)} records, classes {', '.join(f'{c} {counts[c]}' for c in classes)}; "
-              f"smallest two: {' + '.join(small)}", ""]
+              f"smallest two: {' + '.join(small)}",
+              f"recipe of each balanced run: input {unlabelled} (id, text), executor {{workers: {args.workers}, "
+              "cache_dir}, seed: SEED, steps: embed {model: static}; hierarchical_kmeans {CONFIG}; "
+              "sample_balanced {fraction: BUDGET, strategy: CONFIG}", ""]
     print("\n".join(header), flush=True)
 
     # test split: embed it, read its vectors
@@ -423,6 +438,19 @@ def main(argv: list[str] | None = None) -> int:
                   f"leaf clusters (non-empty) per seed {', '.join(map(str, leaves))}; "
                   f"sample_balanced {json.dumps({k: v for k, v in sb.items() if k != 'fraction'})}"]
         lines += class_table(per_config[name], args.budgets, args.seeds, classes, counts, leaf_sizes[name], full) + [""]
+    lines += ["### Summary: balanced - random, paired by seed (mean ± std; seeds where balanced is higher)", "",
+              "| configuration | budget | Δ macro-F1 | verdict | Δ worst-class recall | verdict |",
+              "|---|---|---|---|---|---|"]
+    for name in configs:
+        for f in args.budgets:
+            cells = []
+            for key in ("macro_f1", "worst_recall"):
+                d = [per_config[name][(f, s)]["balanced"][key] - per_config[name][(f, s)]["random"][key]
+                     for s in args.seeds]
+                cells += [f"{mean_std(d, '{:+.4f}')} ({sum(x > 0 for x in d)}/{len(d)})", verdict(d)]
+            label = f"{name} (default)" if name == "default" else name
+            lines.append(f"| {label} | {f:.0%} | " + " | ".join(cells) + " |")
+    lines.append("")
     total = time.perf_counter() - started
     results["seconds"] = round(total, 1)
     lines += [f"Means ± sample std over seeds {args.seeds}; entropy in bits (max log2 {n_classes} = "

@@ -14,7 +14,7 @@ ids (row i is ids[i]; the order is the input order, which decides what is kept).
 removed row, ``dup_of`` the kept row it duplicates and ``score`` their exact cosine similarity;
 ``seconds`` is the wall time of ``SemHash.from_embeddings`` (the ANN index build) plus
 ``self_deduplicate`` (queries and selection), not of loading the inputs or writing the output;
-``peak_rss_mb`` is the process's peak resident set size (``ru_maxrss``, loading included) and
+``peak_rss_mb`` is the process's peak resident set size (``VmHWM``, loading included) and
 ``rss_loaded_mb`` the RSS after loading, before semhash runs.
 
 How semhash 0.5.0 deduplicates (``semhash/semhash.py``, ``index.py``, ``utils.py``,
@@ -62,7 +62,12 @@ def rss_mb() -> float:
 
 
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    """This process's own peak RSS (VmHWM): ru_maxrss would carry a forking parent's peak."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 class PrecomputedEncoder:

@@ -39,6 +39,6 @@ def test_readme_python_example_runs(tmp_path, monkeypatch):
     code = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
     monkeypatch.chdir(ROOT)
     code = code.replace('output="out/python"', f'output="{tmp_path / "python"}"')
-    namespace: dict = {}
+    namespace: dict = {"__name__": "__main__"}
     exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 (our own README)
     assert namespace["result"].counts["kept"] > 0

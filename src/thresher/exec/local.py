@@ -163,7 +163,8 @@ class LocalExecutor:
                         raise ResourceError(
                             f"a worker process died while working on shard {futures[fut].unit} (killed, or out of "
                             "memory?). Run the same command again to resume; if it recurs, lower executor.workers "
-                            "or executor.shard_rows.") from exc
+                            "or executor.shard_rows. (Calling thresher from a Python script? Put the call under "
+                            "`if __name__ == '__main__':`, or worker processes cannot start.)") from exc
                     raise exc
                 yield futures[fut], fut.result()
 

@@ -105,3 +105,22 @@ def test_empty_and_single_record_inputs():
     out = op.decide(pa.table({"id": pa.array([], pa.string()), "th_embedding_key": pa.array([], pa.string())}),
                     OpContext())
     assert out.num_rows == 0
+
+
+def test_a_chain_reason_names_the_direct_match_and_the_kept_record():
+    from thresher.ops import OpContext
+    from thresher.ops.embed.embed import Embed
+
+    # a -- b -- c: b is close to a and c, but a and c are not close enough
+    v = np.array([[1, 0], [np.cos(0.25), np.sin(0.25)], [np.cos(0.5), np.sin(0.5)]])
+    batch = pa.RecordBatch.from_pydict({"id": ["a", "b", "c"], "text": ["x"] * 3, "vec": v.tolist(),
+                                        "q": [0.0, 1.0, 2.0]})
+    ctx = OpContext()
+    embed = Embed(precomputed="vec")
+    batch = embed.apply(batch, embed.decide(embed.keys(batch, ctx), ctx), ctx).batch
+    op = DedupSemantic(eps=0.04, k=1, keep="priority", priority="q", prefer="lowest")
+    out = op.decide(op.keys(batch, ctx), ctx).to_pylist()
+    by_id = {r["id"]: r for r in out}
+    assert set(by_id) == {"b", "c"} and by_id["c"]["dup_of"] == "a"
+    assert "with b, itself a duplicate of a (cosine 0.878)" in by_id["c"]["reason"]
+    assert by_id["b"]["reason"] == "semantic duplicate: cosine 0.969 > 0.960 with a"

@@ -82,7 +82,8 @@ class DedupSemantic(GlobalOp):
     Within a cluster records are ranked by ``keep``: ``farthest`` from the centroid first (the
     paper's choice: prototypical records are the most redundant), ``closest``, or ``priority``
     (the ``priority`` column, then id). Removed rows get ``dup_of`` (the kept record their chain
-    of matches leads to) and ``score`` (cosine similarity to it). The similarity matrix of a
+    of matches leads to) and ``score`` (cosine similarity to it); the reason names the direct
+    match and its similarity, and the kept record when they differ. The similarity matrix of a
     large cluster is computed in blocks of at most ``chunk_mb``. ``sweep: [0.01, 0.05, ...]``
     prints and records the removed fraction for each eps and removes nothing. ``k`` defaults to
     one cluster per 1,000 records. Near-duplicates split across clusters are missed, as in the
@@ -156,8 +157,13 @@ class DedupSemantic(GlobalOp):
         score = np.einsum("ij,ij->i", x[rows], x[rep[rows]]).astype(np.float32)
         ids = table.column("id")
         dup_of = ids.take(pa.array(rep[rows]))
-        reasons = [reason("semantic duplicate", f"cosine {s:.3f} > {1 - self.eps:.3f} with {d}")
-                   for s, d in zip(score.tolist(), dup_of.to_pylist())]
+        direct = ids.take(pa.array(of[rows])).to_pylist()
+        reasons = []
+        for r, match, s, kept in zip(rows.tolist(), direct, score.tolist(), dup_of.to_pylist()):
+            text = f"cosine {sim[r]:.3f} > {1 - self.eps:.3f} with {match}"
+            if rep[r] != of[r]:  # a chain: the match was removed too; name the kept record
+                text += f", itself a duplicate of {kept} (cosine {s:.3f})"
+            reasons.append(reason("semantic duplicate", text))
         ctx.info["removed"] = int(len(rows))
         return pa.table({"id": ids.take(pa.array(rows)), "reason": pa.array(reasons, pa.string()),
                          "dup_of": dup_of, "score": pa.array(score)})
