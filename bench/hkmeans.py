@@ -64,8 +64,6 @@ def embed_corpus(n: int, work: Path) -> Path:
 
 def child(args) -> None:
     """One configuration, in this process: print its JSON result."""
-    import resource
-
     from thresher.ops.cluster.hierarchical import auto_levels, hierarchical_kmeans
     from thresher.ops.cluster.kmeans_core import assign, fit_kmeans
 
@@ -80,8 +78,13 @@ def child(args) -> None:
         hierarchical_kmeans(x, levels, niter=args.niter, seed=0, spherical=True, resample_steps=steps,
                             sample_sizes=[None] * len(levels), sampling="closest", max_points_per_centroid=256)
     seconds = time.perf_counter() - start
-    print(json.dumps({"seconds": seconds, "levels": levels,
-                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    print(json.dumps({"seconds": seconds, "levels": levels, "peak_rss_mb": vm_hwm_mb()}))
+
+
+def vm_hwm_mb() -> float:
+    """This process's own peak RSS (ru_maxrss would carry the forking parent's peak)."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM:"))
 
 
 def main(argv: list[str] | None = None) -> int:
