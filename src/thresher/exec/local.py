@@ -70,6 +70,9 @@ class LocalExecutor:
             meta = self._global(stage, stage_dir, prev)
         meta.update(stage=stage.name, kind=stage.kind, index=stage.index, fingerprint=stage.fingerprint,
                     seconds=time.perf_counter() - start)
+        if stage.kind == "global":  # a global step's time is its whole stage: keys, decide and apply
+            for name in meta.get("steps", {}):
+                meta["steps"][name]["seconds"] = meta["seconds"]
         write_json(stage_dir / SUCCESS, meta)
         meta["status"] = "computed"
         return meta
