@@ -6,13 +6,19 @@ harvesting a labelling budget, difficulty-based pruning and the learned quality 
     .venv/bin/python bench/labelled_corpus.py --out bench/.data/labelled   # once
     THRESHER_CACHE=bench/.data/cache .venv/bin/python bench/model_aware.py \\
         [--n-text 20000] [--seeds 0 1 2 3 4] [--workers 2] [--sections 1 2 3 4 5] \\
+        [--prune 0.1 0.3 0.5] [--harvest-fraction 0.01] [--difficulty-small 2000] \\
         [--work bench/.data/model_aware] [--json bench/out/model_aware.json]
 
 Markdown tables go to stdout (progress to stderr), raw numbers to ``--json``, thresher's run
 directories and the data files written for them to ``--work``. Every thresher run goes through
 ``thresher.run(Recipe.from_dict(...), fresh=True)`` with ``executor: {workers: W, cache_dir:
 CACHE}`` (``$THRESHER_CACHE``, default ``bench/.data/cache``: the static encoder and the
-embedding cache) and recipe ``seed: 0`` unless said otherwise.
+embedding cache) and recipe ``seed: 0`` unless said otherwise. ``OPENBLAS_NUM_THREADS``,
+``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS`` default to 1 (set before numpy loads; the workers
+inherit them; the header prints them): on a shared 2-core machine two threads per BLAS / OpenMP
+pool oversubscribe the cores, and thresher's proxy cross-fit and difficulty stage ran 10-35x
+slower under load. ``--wait-for FILE`` waits until FILE has a line starting with ``rc=``
+(another benchmark finished).
 
 **Data.** *text*: a uniform random sample of ``--n-text`` passages (``numpy.random.default_rng(0)``,
 without replacement, then sorted by id) of ``bench/.data/labelled/pool.jsonl`` (48,936 real
@@ -42,26 +48,33 @@ pixel vectors as a list column; thresher L2-normalizes them, so the proxy sees u
 not the scaled pixels of (a)), then ``label_issues: {label: <noisy column>, action: flag}``
 with the built-in proxy (cross-fitted logistic regression on those vectors); P/R/F1 of
 ``th_label_issue`` and the manifest's ``proxy_heldout_accuracy`` (against the noisy labels).
-The clean labels are run too: what each method flags there is not injected noise (ambiguous
+(b') cleanlab's default on exactly the probabilities that (b) decided on: the proxy's
+out-of-fold probabilities recomputed with ``thresher.ops.model.proxy.cross_fit`` (5 folds, seed
+0, C = 1) on the vectors the run used (read back from the cache), checked by counting the records
+where thresher's mask on them differs from the run's ``th_label_issue``. The target "thresher
+F1 >= cleanlab's default" is checked on the same probabilities: (a) vs (a), (b) vs (b'). The
+clean labels are run too: what each method flags there is not injected noise (ambiguous
 passages, or real label errors), a floor under the false positives.
 
-**2. OOD.** The text sample with two sources held out as out-of-distribution: ``devil`` (The
-Devil's Dictionary) and ``jargon`` (the Jargon File). Both are dictionary entries like the
-in-distribution ``foldoc``, and jargon is about computing like foldoc: near-OOD, the hard
-case, rather than trivially separable text. Their labels are null (never trained on); a random
-share of the in-distribution records also gets a null label so that the unlabelled pool is 30%
-of the sample. Recipe ``embed: {model: static}``, ``ood_score: {}`` (all scores; the proxy is
-trained on the labelled in-distribution records). AUROC and FPR at 95% TPR of every
-``th_ood_<score>`` over the unlabelled pool, OOD as positive (the in-distribution records there
-are scored by the same model as the OOD ones, trained on the labelled records only).
+**2. OOD.** Two settings on the text sample, each with two sources held out as
+out-of-distribution (labels null, never trained on) and in-distribution labels hidden at random
+(``default_rng(1)``) until the unlabelled pool is 30% of the sample. *near*: ``devil`` (The
+Devil's Dictionary) and ``jargon`` (the Jargon File): dictionary entries like the
+in-distribution ``foldoc`` (jargon is about computing, as foldoc is; devil's satirical
+definitions read like fortunes): the hard case. *far*: ``devil`` and ``fortunes``: all the
+non-technical text, against the five technical sources. Recipe ``embed: {model: static}``,
+``ood_score: {}`` (all scores, ``knn_k`` 50; the proxy is trained on the labelled
+in-distribution records), and ``ood_score: {scores: [knn], knn_k: K}`` for K in 1, 10. AUROC and
+FPR at 95% TPR of every ``th_ood_<score>`` over the unlabelled pool, OOD as positive (the hidden
+in-distribution records there are scored by the same model as the OOD ones).
 
-**3. Harvest.** The same run plus ``harvest: {budget: B, where: "is_null(label)", quotas: {c:
-0.3 for each in-distribution class}, by: th_ood_<score>}`` (B = 1% of the sample), for every
-score, and for entropy also without quotas and with ``max_similarity: 0.9``. A harvested record
-is *useful* if it is OOD or its ``th_predicted_label`` is not its true source. The share of
-useful records in the harvest against a uniform random selection of B pool records (its exact
-expectation, the pool's base rate, and mean ± std over 1,000 draws); the harvest's spread over
-predicted classes against the quota cap.
+**3. Harvest.** The *near* run plus ``harvest: {budget: B, where: "is_null(label)", quotas: {c:
+q for each in-distribution class}, by: th_ood_<score>}`` (B = 1% of the sample, q = 30%), for
+every score, and for entropy also without quotas, with q = 20%, and with ``max_similarity:
+0.9``. A harvested record is *useful* if it is OOD or its ``th_predicted_label`` is not its true
+source. The share of useful records in the harvest against a uniform random selection of B pool
+records (its exact expectation, the pool's base rate, and mean ± std over 1,000 draws); the
+harvest's spread over predicted classes against the quota cap.
 
 **4. Difficulty (Data Diet trend).** On the text sample with its true labels: recipe ``embed:
 {model: static}``, ``difficulty: {}`` (defaults: an MLP with 256 hidden units, 3 runs of 10
@@ -69,7 +82,10 @@ epochs, EL2N after epoch 2) with recipe seed s, s in ``--seeds``; then the lowes
 ``th_el2n`` (stable order, as the op's ``remove_easiest``) vs a uniform random ``x``
 (``default_rng(s)``), x in {10%, 30%, 50%}, are pruned and ``LogisticRegression(C=1,
 max_iter=2000)`` trained on the rest is tested on ``test.jsonl`` (its static vectors from an
-embed run); accuracy mean ± sample std over the seeds. For seed 0 and x = 30% the op's own
+embed run); accuracy mean ± sample std over the seeds, and the share of each class that EL2N
+pruning keeps (the pruning is class-blind). The same again on a seeded random 2,000 of the sample
+(``--difficulty-small``): with the default epochs, few optimizer steps happen before the score
+epoch on small data. For seed 0 and x = 30% the op's own
 ``remove_easiest: 0.3`` run is checked to remove exactly the same records.
 
 **5. Quality classifier.** On the text sample, positives python-doc + debian-doc (reference
@@ -109,7 +125,6 @@ import numpy as np  # noqa: E402
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 PEERS = HERE / ".venv-peers" / "bin" / "python"
-OOD_CLASSES = ("devil", "jargon")
 SCORES = ("msp", "max_logit", "energy", "entropy", "margin", "knn")
 T0 = time.perf_counter()
 
@@ -334,6 +349,7 @@ def section_label_errors(args, runner: Runner, text: TextData | None, report: di
     import pyarrow.parquet as pq
 
     from thresher.ops.model.confident import find_label_issues
+    from thresher.ops.model.proxy import cross_fit
 
     sets = []
     if text is not None:
@@ -358,20 +374,11 @@ def section_label_errors(args, runner: Runner, text: TextData | None, report: di
         settings = {"clean": (y.copy(), np.zeros(len(y), bool))}
         for s, (kind, rate) in enumerate(NOISES):
             settings[f"{kind} {rate:.0%}"] = make_noise(y, k, rate, kind, target, seed=100 + s)
-        # (a) the same probabilities to both
+        # (a) our own out-of-fold probabilities
         probs = {"clean": clean}
         for label in settings:
             if label != "clean":
                 probs[label] = oof_probs(x, settings[label][0], k)
-        ours, our_seconds = {}, {}
-        for label, p in probs.items():
-            t = time.perf_counter()
-            ours[label] = find_label_issues(p, settings[label][0])
-            our_seconds[label] = time.perf_counter() - t
-        theirs, meta = cleanlab_masks({f"{name}-{i}": (probs[label], settings[label][0])
-                                       for i, label in enumerate(settings)}, args.work / "cleanlab" / name)
-        theirs = {label: theirs[f"{name}-{i}"] for i, label in enumerate(settings)}
-        report["cleanlab_version"] = meta["version"]
         # (b) end to end
         texts = [r["text"] for r in text.rows] if name == "text" else [f"{name} image {i}" for i in range(len(y))]
         cols = {"id": ids, "text": texts}
@@ -385,52 +392,81 @@ def section_label_errors(args, runner: Runner, text: TextData | None, report: di
             table = pa.table({**cols, "pixels": pa.array(list(x.astype(np.float32)), pa.list_(pa.float32()))})
             path.parent.mkdir(parents=True, exist_ok=True)
             pq.write_table(table, path)
+        e2e, infos, seconds, x_proxy = {}, {}, {}, None
+        for i, label in enumerate(settings):
+            run_name = f"label-{name}-{i}"
+            manifest = runner(path, run_name, [{"embed": embed},
+                                               {"label_issues": {"label": f"label_{i}", "action": "flag"}}])
+            got = runner.read(run_name, ["id", "th_label_issue", "th_embedding_key"])
+            assert got.column("id").to_pylist() == ids
+            e2e[label] = np.asarray(got.column("th_label_issue").to_pylist(), bool)
+            infos[label] = step_info(manifest, "label_issues")
+            seconds[label] = round(stage(manifest, "label_issues")["seconds"], 2)
+            if x_proxy is None:
+                x_proxy = runner.vectors(got.column("th_embedding_key"))
+        # (b') the proxy's probabilities again (thresher's cross_fit on the vectors the run used),
+        # so that cleanlab can be run on exactly what thresher's end-to-end run decided on
+        proxy_probs = {label: cross_fit(x_proxy, settings[label][0], k, folds=5, seed=0, c=1.0)[0]
+                       for label in settings}
+        ours, ours_proxy, our_seconds = {}, {}, {}
+        for label in settings:
+            t = time.perf_counter()
+            ours[label] = find_label_issues(probs[label], settings[label][0])
+            our_seconds[label] = time.perf_counter() - t
+            ours_proxy[label] = find_label_issues(proxy_probs[label], settings[label][0])
+        jobs = {f"{name}-a{i}": (probs[label], settings[label][0]) for i, label in enumerate(settings)}
+        jobs.update({f"{name}-b{i}": (proxy_probs[label], settings[label][0]) for i, label in enumerate(settings)})
+        masks, meta = cleanlab_masks(jobs, args.work / "cleanlab" / name)
+        report["cleanlab_version"] = meta["version"]
         out = {"what": what, "n": len(y), "classes": classes, "clean_oof_seconds": round(clean_seconds, 2),
                "confusable": {classes[i]: classes[target[i]] for i in range(k)}, "settings": {}}
         for i, label in enumerate(settings):
             noisy, truth = settings[label]
-            run_name = f"label-{name}-{i}"
-            manifest = runner(path, run_name, [{"embed": embed},
-                                               {"label_issues": {"label": f"label_{i}", "action": "flag"}}])
-            got = runner.read(run_name, ["id", "th_label_issue"])
-            assert got.column("id").to_pylist() == ids
-            e2e = np.asarray(got.column("th_label_issue").to_pylist(), bool)
-            info = step_info(manifest, "label_issues")
+            theirs, theirs_proxy = masks[f"{name}-a{i}"], masks[f"{name}-b{i}"]
             top = probs[label].argmax(1)
             res = {"flips": int(truth.sum()), "oof_accuracy_noisy": round(float((top == noisy).mean()), 4),
                    "oof_accuracy_true": round(float((top == y).mean()), 4),
-                   "thresher": prf(ours[label], truth), "cleanlab": prf(theirs[label], truth),
-                   "masks_differ": int((ours[label] != theirs[label]).sum()),
+                   "thresher": prf(ours[label], truth), "cleanlab": prf(theirs, truth),
+                   "masks_differ": int((ours[label] != theirs).sum()),
                    "thresher_seconds": round(our_seconds[label], 3),
-                   "cleanlab_seconds": round(meta["runs"][f"{name}-{i}"]["seconds"], 3),
-                   "end_to_end": prf(e2e, truth), "proxy_heldout_accuracy": info.get("proxy_heldout_accuracy"),
-                   "label_issues_stage_seconds": round(stage(manifest, "label_issues")["seconds"], 2),
-                   "end_to_end_vs_a_differ": int((e2e != ours[label]).sum())}
+                   "cleanlab_seconds": round(meta["runs"][f"{name}-a{i}"]["seconds"], 3),
+                   "end_to_end": prf(e2e[label], truth),
+                   "proxy_heldout_accuracy": infos[label].get("proxy_heldout_accuracy"),
+                   "proxy_accuracy_true": round(float((proxy_probs[label].argmax(1) == y).mean()), 4),
+                   "label_issues_stage_seconds": seconds[label],
+                   "cleanlab_on_proxy_probs": prf(theirs_proxy, truth),
+                   "proxy_reproduced_mask_differs_from_run": int((ours_proxy[label] != e2e[label]).sum()),
+                   "end_to_end_vs_cleanlab_on_proxy_differ": int((e2e[label] != theirs_proxy).sum())}
             out["settings"][label] = res
             if label == "clean":
                 clean_rows.append([name, len(y), res["oof_accuracy_true"], res["thresher"]["flagged"],
                                    res["cleanlab"]["flagged"], res["masks_differ"], res["end_to_end"]["flagged"],
-                                   res["proxy_heldout_accuracy"]])
+                                   res["cleanlab_on_proxy_probs"]["flagged"], res["proxy_heldout_accuracy"]])
                 continue
             rows.append([name, label, res["flips"], f"{res['oof_accuracy_true']:.3f}", fmt_prf(res["thresher"]),
                          fmt_prf(res["cleanlab"]), res["masks_differ"], fmt_prf(res["end_to_end"]),
+                         fmt_prf(res["cleanlab_on_proxy_probs"]), res["end_to_end_vs_cleanlab_on_proxy_differ"],
                          res["proxy_heldout_accuracy"],
                          "yes" if res["thresher"]["f1"] >= res["cleanlab"]["f1"] else "**no**",
-                         "yes" if res["end_to_end"]["f1"] >= res["cleanlab"]["f1"] else "**no**"])
+                         "yes" if res["end_to_end"]["f1"] >= res["cleanlab_on_proxy_probs"]["f1"] else "**no**"])
         report["label_errors"][name] = out
     lines = ["## 1. Label errors: thresher vs cleanlab", "",
              f"cleanlab {report.get('cleanlab_version')} (bench/.venv-peers), default `find_label_issues`. "
              "P / R / **F1** against the injected flips. (a): the same 5-fold out-of-fold logistic-regression "
-             "probabilities to both; (b): thresher end to end (embed + `label_issues: {action: flag}`, built-in "
-             "proxy). `differ`: records where thresher's (a) mask and cleanlab's differ.", "",
-             md_table(["data", "noise", "flips", "OOF acc (true labels)", "thresher (a) P/R/F1",
-                       "cleanlab (a) P/R/F1", "differ", "thresher (b) P/R/F1", "(b) proxy held-out acc",
-                       "(a) F1 >= cleanlab", "(b) F1 >= cleanlab"], rows), "",
+             "probabilities (features: text static vectors, pixels scaled to [0, 1]) to both; (b): thresher end to "
+             "end (embed + `label_issues: {action: flag}`, built-in proxy on the embed step's L2-normalized "
+             "vectors); (b'): cleanlab on the proxy's probabilities of (b), recomputed with "
+             "`thresher.ops.model.proxy.cross_fit` on the same vectors. `differ`: records where the two masks of "
+             "the same probabilities differ. OOF acc: the (a) model's accuracy against the true labels; proxy "
+             "held-out acc: the manifest's, against the noisy labels.", "",
+             md_table(["data", "noise", "flips", "OOF acc (a)", "thresher (a) P/R/F1", "cleanlab (a) P/R/F1",
+                       "differ (a)", "thresher (b) P/R/F1", "cleanlab (b') P/R/F1", "differ (b)",
+                       "(b) proxy held-out acc", "(a) F1 >= cleanlab", "(b) F1 >= cleanlab (b')"], rows), "",
              "Class-conditional flip target per class (mean out-of-fold probability of that class among the "
              "class's records, clean model):", ""] + [f"- {m}" for m in maps] + [
              "", "Clean labels (no injected noise): records flagged anyway.", "",
-             md_table(["data", "n", "OOF acc", "thresher (a) flagged", "cleanlab (a) flagged", "differ",
-                       "thresher (b) flagged", "(b) proxy held-out acc"], clean_rows), ""]
+             md_table(["data", "n", "OOF acc (a)", "thresher (a) flagged", "cleanlab (a) flagged", "differ",
+                       "thresher (b) flagged", "cleanlab (b') flagged", "(b) proxy held-out acc"], clean_rows), ""]
     return lines
 
 
@@ -442,49 +478,74 @@ def fpr_at_tpr(y: np.ndarray, s: np.ndarray, tpr: float = 0.95) -> float:
     return float(fpr[np.searchsorted(tp, tpr, side="left")])
 
 
-def section_ood_harvest(args, runner: Runner, text: TextData, report: dict) -> list[str]:
+OOD_SETTINGS = {"near": ("devil", "jargon"), "far": ("devil", "fortunes")}
+KNN_KS = (1, 10)
+
+
+def ood_setting(args, runner: Runner, text: TextData, name: str, ood_classes: tuple, seed: int) -> dict:
+    """Hide ``ood_classes`` and enough in-distribution labels for a 30% pool; score; metrics."""
     from sklearn.metrics import roc_auc_score
 
     n = len(text.rows)
     true = np.array([r["label"] for r in text.rows])
-    is_ood = np.isin(true, OOD_CLASSES)
-    rng = np.random.default_rng(1)
+    is_ood = np.isin(true, ood_classes)
+    rng = np.random.default_rng(seed)
     want = int(round(0.3 * n)) - int(is_ood.sum())
     hidden_id = np.zeros(n, bool)
     hidden_id[rng.choice(np.flatnonzero(~is_ood), max(want, 0), replace=False)] = True
     pool = is_ood | hidden_id
-    path = args.work / "data" / "ood.jsonl"
+    path = args.work / "data" / f"ood-{name}.jsonl"
     write_jsonl([{"id": r["id"], "text": r["text"], "label": None if pool[i] else r["label"]}
                  for i, r in enumerate(text.rows)], path)
-    id_classes = [c for c in text.classes if c not in OOD_CLASSES]
-    log(f"OOD: {int(is_ood.sum())} OOD + {int(hidden_id.sum())} hidden in-distribution records in the pool")
+    log(f"OOD {name}: {int(is_ood.sum())} OOD + {int(hidden_id.sum())} hidden in-distribution records in the pool")
     steps = [{"embed": {"model": "static"}}, {"ood_score": {}}]
-    manifest = runner(path, "ood", steps)
-    cols = ["id", "th_predicted_label"] + [f"th_ood_{s}" for s in SCORES]
-    table = runner.read("ood", cols)
+    manifest = runner(path, f"ood-{name}", steps)
+    table = runner.read(f"ood-{name}", ["id", "th_predicted_label"] + [f"th_ood_{s}" for s in SCORES])
     assert table.column("id").to_pylist() == text.ids
-    info = step_info(manifest, "ood_score")
+    scores = {s: table.column(f"th_ood_{s}").to_numpy() for s in SCORES}
+    for kk in KNN_KS:
+        runner(path, f"ood-{name}-knn{kk}", [steps[0], {"ood_score": {"scores": ["knn"], "knn_k": kk}}])
+        scores[f"knn (k={kk})"] = runner.read(f"ood-{name}-knn{kk}", ["id", "th_ood_knn"]).column(
+            "th_ood_knn").to_numpy()
+    res = {}
+    for s, score in scores.items():
+        res[s] = {"auroc": round(float(roc_auc_score(is_ood[pool], score[pool])), 4),
+                  "fpr_at_95tpr": round(fpr_at_tpr(is_ood[pool], score[pool]), 4)}
     predicted = np.array(table.column("th_predicted_label").to_pylist())
-    rows, res = [], {}
-    for s in SCORES:
-        score = table.column(f"th_ood_{s}").to_numpy()
-        auroc = float(roc_auc_score(is_ood[pool], score[pool]))
-        fpr = fpr_at_tpr(is_ood[pool], score[pool])
-        res[s] = {"auroc": round(auroc, 4), "fpr_at_95tpr": round(fpr, 4)}
-        rows.append([s, f"{auroc:.4f}", f"{fpr:.4f}"])
-    hidden_acc = float((predicted[hidden_id] == true[hidden_id]).mean())
-    report["ood"] = {"ood_classes": list(OOD_CLASSES), "ood": int(is_ood.sum()), "hidden_id": int(hidden_id.sum()),
-                     "labelled": int((~pool).sum()), "info": info, "scores": res,
-                     "hidden_id_accuracy": round(hidden_acc, 4),
-                     "stage_seconds": round(stage(manifest, "ood_score")["seconds"], 2)}
+    info = step_info(manifest, "ood_score")
+    return {"ood_classes": list(ood_classes), "ood": int(is_ood.sum()), "hidden_id": int(hidden_id.sum()),
+            "labelled": int((~pool).sum()), "info": info, "scores": res,
+            "hidden_id_accuracy": round(float((predicted[hidden_id] == true[hidden_id]).mean()), 4),
+            "stage_seconds": round(stage(manifest, "ood_score")["seconds"], 2),
+            "_path": path, "_steps": steps, "_pool": pool, "_is_ood": is_ood, "_predicted": predicted, "_true": true}
+
+
+def section_ood_harvest(args, runner: Runner, text: TextData, report: dict) -> list[str]:
+    n = len(text.rows)
+    got = {name: ood_setting(args, runner, text, name, classes, seed=1) for name, classes in OOD_SETTINGS.items()}
+    report["ood"] = {name: {k: v for k, v in g.items() if not k.startswith("_")} for name, g in got.items()}
+    names = list(got)
+    rows = [[s] + [f"{got[m]['scores'][s]['auroc']:.4f}" for m in names] +
+            [f"{got[m]['scores'][s]['fpr_at_95tpr']:.4f}" for m in names] for s in got[names[0]]["scores"]]
     ood_lines = ["## 2. OOD scores", "",
-                 f"Text sample {n}: OOD = {' + '.join(OOD_CLASSES)} ({int(is_ood.sum())} records, label null, never "
-                 f"trained on); in-distribution {', '.join(id_classes)}: {int((~pool).sum())} labelled, "
-                 f"{int(hidden_id.sum())} with the label hidden. Scores over the unlabelled pool "
-                 f"({int(pool.sum())}: OOD positive). Proxy held-out accuracy (labelled, out of fold) "
-                 f"{info.get('proxy_heldout_accuracy')}; accuracy on the hidden in-distribution records "
-                 f"{hidden_acc:.4f}. ood_score stage {report['ood']['stage_seconds']} s.", "",
-                 md_table(["score", "AUROC", "FPR @ 95% TPR"], rows), ""]
+                 f"Text sample {n}. Each setting: the OOD sources' labels null (never trained on), in-distribution "
+                 "labels hidden at random until the unlabelled pool is 30% of the sample; AUROC and FPR at 95% TPR "
+                 "over that pool, OOD positive; `ood_score: {}` (all scores, knn_k 50), plus `ood_score: {scores: "
+                 "[knn], knn_k: K}` runs.", ""]
+    for m in names:
+        g = got[m]
+        id_classes = [c for c in text.classes if c not in g["ood_classes"]]
+        ood_lines.append(f"- **{m}**: OOD = {' + '.join(g['ood_classes'])} ({g['ood']}); in-distribution "
+                         f"{', '.join(id_classes)}: {g['labelled']} labelled, {g['hidden_id']} hidden. Proxy held-out "
+                         f"accuracy {g['info'].get('proxy_heldout_accuracy')}, on the hidden in-distribution records "
+                         f"{g['hidden_id_accuracy']}; ood_score stage {g['stage_seconds']} s.")
+    ood_lines += ["", md_table(["score"] + [f"AUROC {m}" for m in names] + [f"FPR@95TPR {m}" for m in names],
+                               rows), ""]
+    main = got["near"]
+    path, steps, pool, is_ood = main["_path"], main["_steps"], main["_pool"], main["_is_ood"]
+    predicted, true = main["_predicted"], main["_true"]
+    id_classes = [c for c in text.classes if c not in main["ood_classes"]]
+    run_name = "ood-near"
 
     # harvest
     budget = max(1, int(round(args.harvest_fraction * n)))
@@ -493,31 +554,31 @@ def section_ood_harvest(args, runner: Runner, text: TextData, report: dict) -> l
     rng = np.random.default_rng(2)
     pool_idx = np.flatnonzero(pool)
     draws = np.array([useful[rng.choice(pool_idx, budget, replace=False)].mean() for _ in range(1000)])
-    quotas = {c: 0.3 for c in id_classes}
-    variants = [(s, quotas, None) for s in SCORES] + [("entropy", None, None), ("entropy", quotas, 0.9)]
+    variants = [(s, 0.3, None) for s in SCORES] + [("entropy", None, None), ("entropy", 0.2, None),
+                                                    ("entropy", 0.3, 0.9)]
     hrows, hres = [], []
     id_index = {r: i for i, r in enumerate(text.ids)}
     for by, q, sim in variants:
         params = {"budget": budget, "by": f"th_ood_{by}", "where": "is_null(label)"}
         if q:
-            params["quotas"] = q
+            params["quotas"] = {c: q for c in id_classes}
         if sim is not None:
             params["max_similarity"] = sim
-        m = runner(path, "ood", steps + [{"harvest": params}], fresh=False)
-        got = runner.read("ood", ["id", "th_predicted_label"])
-        idx = np.array([id_index[i] for i in got.column("id").to_pylist()], int)
+        m = runner(path, run_name, steps + [{"harvest": params}], fresh=False)
+        kept = runner.read(run_name, ["id", "th_predicted_label"])
+        idx = np.array([id_index[i] for i in kept.column("id").to_pylist()], int)
         hinfo = step_info(m, "harvest")
         spread = hinfo.get("harvested_by_class", {})
         share = float(useful[idx].mean()) if len(idx) else 0.0
-        entry = {"by": by, "quotas": bool(q), "max_similarity": sim, "harvested": int(len(idx)),
+        entry = {"by": by, "quota": q, "max_similarity": sim, "harvested": int(len(idx)),
                  "ood": int(is_ood[idx].sum()), "id_misclassified": int((~is_ood[idx] & useful[idx]).sum()),
                  "useful_share": round(share, 4), "in_pool": bool(pool[idx].all()),
                  "by_predicted_class": spread, "cap": hinfo.get("quotas"), "passed_over": hinfo.get("passed_over"),
                  "stage_seconds": round(stage(m, "harvest")["seconds"], 2)}
         hres.append(entry)
-        cap = int(np.floor(0.3 * budget))
+        cap = int(np.floor((q or 0) * budget))
         largest = max(spread.values()) if spread else 0
-        hrows.append([by, "<= 30%" if q else "none", sim if sim is not None else "-", entry["harvested"],
+        hrows.append([by, f"<= {q:.0%}" if q else "none", sim if sim is not None else "-", entry["harvested"],
                       entry["ood"], entry["id_misclassified"], f"{share:.3f}", f"{share / base:.2f}x",
                       ", ".join(f"{c} {v}" for c, v in sorted(spread.items(), key=lambda kv: -kv[1])),
                       f"{largest} / {cap if q else '-'}"])
@@ -525,12 +586,12 @@ def section_ood_harvest(args, runner: Runner, text: TextData, report: dict) -> l
                          "random_expected_share": round(base, 4), "random_draws_mean": round(float(draws.mean()), 4),
                          "random_draws_std": round(float(draws.std(ddof=1)), 4), "runs": hres}
     h_lines = ["## 3. Harvest", "",
+               f"Setting near (OOD {' + '.join(main['ood_classes'])}). "
                f"Budget B = {budget} ({args.harvest_fraction:.0%} of the sample) from the unlabelled pool "
                f"({int(pool.sum())} records, `where: is_null(label)`). Useful = OOD or misclassified by the proxy "
                f"(th_predicted_label != true source). Pool base rate (random selection, expected): {base:.3f} "
                f"({int(useful[pool].sum())} of {int(pool.sum())}); 1,000 random draws of B: {draws.mean():.3f} ± "
-               f"{draws.std(ddof=1):.3f}. Quotas: each predicted class <= 30% of B "
-               f"(cap {int(np.floor(0.3 * budget))}).",
+               f"{draws.std(ddof=1):.3f}. Quotas: each predicted (in-distribution) class <= q of B.",
                "", md_table(["by", "quotas", "max_similarity", "harvested", "OOD", "ID misclassified",
                              "useful share", "vs random", "by predicted class", "largest class / cap"], hrows), ""]
     return ood_lines + h_lines
@@ -544,59 +605,74 @@ def section_difficulty(args, runner: Runner, text: TextData, report: dict) -> li
     x_test = runner.vectors(test.column("th_embedding_key"))
     index = {c: i for i, c in enumerate(text.classes)}
     y_test = np.array([index[c] for c in test.column("label").to_pylist()])
-    n = len(text.y)
-    full = fit_score(text.x, text.y, x_test, y_test)
-    log(f"difficulty: full sample accuracy {full:.4f}")
-    fractions = args.prune
-    acc = {f: {"el2n": [], "random": []} for f in fractions}
-    kept_share = {f: [] for f in fractions}  # per seed, the kept share of each class under EL2N pruning
-    seconds, check = [], None
-    for s in args.seeds:
-        name = f"difficulty-{s}"
-        m = runner(text.path, name, [{"embed": {"model": "static"}}, {"difficulty": {"label": "label"}}], seed=s)
-        seconds.append(round(stage(m, "difficulty")["seconds"], 2))
-        got = runner.read(name, ["id", "th_el2n"])
-        assert got.column("id").to_pylist() == text.ids
-        el2n = got.column("th_el2n").to_numpy()
-        order = np.argsort(el2n, kind="stable")
-        rng = np.random.default_rng(s)
+    sets = [("sample", np.arange(len(text.y)), text.path)]
+    if args.difficulty_small and args.difficulty_small < len(text.y):
+        small = np.sort(np.random.default_rng(3).choice(len(text.y), args.difficulty_small, replace=False))
+        path = args.work / "data" / f"text-{args.difficulty_small}.jsonl"
+        write_jsonl([{"id": text.rows[i]["id"], "text": text.rows[i]["text"], "label": text.rows[i]["label"]}
+                     for i in small.tolist()], path)
+        sets.append((f"small{args.difficulty_small}", small, path))
+    report["difficulty"] = {"test_records": int(len(y_test))}
+    lines = ["## 4. Difficulty: prune the easiest by EL2N vs at random", "",
+             f"`difficulty: {{}}` defaults, seeds {args.seeds}; logistic regression (C=1) on the kept records' static "
+             f"vectors, accuracy on test.jsonl ({len(y_test)}). The class shares: the share of each class's records "
+             "that EL2N pruning keeps (mean over seeds; the pruning is class-blind).", ""]
+    for tag, rows_idx, path in sets:
+        x, y = text.x[rows_idx], text.y[rows_idx]
+        ids = [text.ids[i] for i in rows_idx.tolist()]
+        n = len(y)
+        full = fit_score(x, y, x_test, y_test)
+        log(f"difficulty {tag}: {n} records, accuracy {full:.4f}")
+        fractions = args.prune
+        acc = {f: {"el2n": [], "random": []} for f in fractions}
+        kept_share = {f: [] for f in fractions}
+        seconds, check = [], None
+        for s in args.seeds:
+            name = f"difficulty-{tag}-{s}"
+            m = runner(path, name, [{"embed": {"model": "static"}}, {"difficulty": {"label": "label"}}], seed=s)
+            seconds.append(round(stage(m, "difficulty")["seconds"], 2))
+            got = runner.read(name, ["id", "th_el2n"])
+            assert got.column("id").to_pylist() == ids
+            order = np.argsort(got.column("th_el2n").to_numpy(), kind="stable")
+            rng = np.random.default_rng(s)
+            for f in fractions:
+                cut = int(round(f * n))
+                keep = np.ones(n, bool)
+                keep[order[:cut]] = False
+                kept_share[f].append([float(keep[y == c].mean()) for c in range(len(text.classes))])
+                acc[f]["el2n"].append(fit_score(x[keep], y[keep], x_test, y_test))
+                keep = np.ones(n, bool)
+                keep[rng.choice(n, cut, replace=False)] = False
+                acc[f]["random"].append(fit_score(x[keep], y[keep], x_test, y_test))
+                log(f"difficulty {tag} seed {s} prune {f:.0%}: el2n {acc[f]['el2n'][-1]:.4f} "
+                    f"random {acc[f]['random'][-1]:.4f}")
+            if tag == "sample" and s == args.seeds[0] and 0.3 in fractions:
+                m2 = runner(path, name, [{"embed": {"model": "static"}},
+                                         {"difficulty": {"label": "label", "remove_easiest": 0.3}}], seed=s)
+                removed = set(runner.read(name, ["id"], removed=True).column("id").to_pylist()) - \
+                    set(runner.read(name, ["id"]).column("id").to_pylist())
+                mine = {ids[i] for i in order[:int(round(0.3 * n))]}
+                check = {"op_removed": len(removed), "same_as_benchmark_cut": removed == mine,
+                         "symmetric_difference": len(removed ^ mine),
+                         "stage_seconds": round(stage(m2, "difficulty")["seconds"], 2)}
+        rows = [["0% (all)", f"{full:.4f}", f"{full:.4f}", "-", "-", "-"]]
         for f in fractions:
-            cut = int(round(f * n))
-            keep = np.ones(n, bool)
-            keep[order[:cut]] = False
-            kept_share[f].append([float(keep[text.y == c].mean()) for c in range(len(text.classes))])
-            acc[f]["el2n"].append(fit_score(text.x[keep], text.y[keep], x_test, y_test))
-            keep = np.ones(n, bool)
-            keep[rng.choice(n, cut, replace=False)] = False
-            acc[f]["random"].append(fit_score(text.x[keep], text.y[keep], x_test, y_test))
-            log(f"difficulty seed {s} prune {f:.0%}: el2n {acc[f]['el2n'][-1]:.4f} random {acc[f]['random'][-1]:.4f}")
-        if s == args.seeds[0] and 0.3 in fractions:
-            m2 = runner(text.path, name, [{"embed": {"model": "static"}},
-                                          {"difficulty": {"label": "label", "remove_easiest": 0.3}}], seed=s)
-            removed = set(runner.read(name, ["id"], removed=True).column("id").to_pylist()) - \
-                set(runner.read(name, ["id"]).column("id").to_pylist())
-            mine = {text.ids[i] for i in order[:int(round(0.3 * n))]}
-            check = {"op_removed": len(removed), "same_as_benchmark_cut": removed == mine,
-                     "symmetric_difference": len(removed ^ mine),
-                     "stage_seconds": round(stage(m2, "difficulty")["seconds"], 2)}
-    rows = [["0% (full sample)", f"{full:.4f}", f"{full:.4f}", "-", "-", "-"]]
-    for f in fractions:
-        d = np.array(acc[f]["el2n"]) - np.array(acc[f]["random"])
-        share = np.mean(kept_share[f], axis=0)
-        rows.append([f"{f:.0%}", mean_std(acc[f]["el2n"]), mean_std(acc[f]["random"]), mean_std(list(d)),
-                     f"{int((d > 0).sum())}/{len(d)}",
-                     ", ".join(f"{c} {v:.0%}" for c, v in sorted(zip(text.classes, share), key=lambda t: t[1]))])
-    report["difficulty"] = {"full_accuracy": round(full, 4), "accuracy": {str(f): acc[f] for f in fractions},
-                            "el2n_kept_share_by_class": {str(f): {c: round(float(v), 4) for c, v in zip(
-                                text.classes, np.mean(kept_share[f], axis=0))} for f in fractions},
-                            "difficulty_stage_seconds": seconds, "remove_easiest_check": check,
-                            "test_records": int(len(y_test))}
-    return ["## 4. Difficulty: prune the easiest by EL2N vs at random", "",
-            f"Text sample {n} (true labels), `difficulty: {{}}` defaults, seeds {args.seeds}; logistic regression "
-            f"(C=1) on the kept records' static vectors, accuracy on test.jsonl ({len(y_test)}). difficulty stage "
-            f"seconds per seed: {seconds}. Op check (seed {args.seeds[0]}, remove_easiest 0.3): {check}.", "",
-            md_table(["pruned", "EL2N-easiest pruned: acc", "random pruned: acc", "EL2N - random", "EL2N better",
-                      "EL2N: share of each class kept (mean over seeds)"], rows), ""]
+            d = np.array(acc[f]["el2n"]) - np.array(acc[f]["random"])
+            share = np.mean(kept_share[f], axis=0)
+            rows.append([f"{f:.0%}", mean_std(acc[f]["el2n"]), mean_std(acc[f]["random"]), mean_std(list(d)),
+                         f"{int((d > 0).sum())}/{len(d)}",
+                         ", ".join(f"{c} {v:.0%}" for c, v in sorted(zip(text.classes, share), key=lambda t: t[1]))])
+        report["difficulty"][tag] = {
+            "n": n, "full_accuracy": round(full, 4), "accuracy": {str(f): acc[f] for f in fractions},
+            "el2n_kept_share_by_class": {str(f): {c: round(float(v), 4) for c, v in zip(
+                text.classes, np.mean(kept_share[f], axis=0))} for f in fractions},
+            "difficulty_stage_seconds": seconds, "remove_easiest_check": check}
+        what = "the text sample" if tag == "sample" else f"a seeded random {n} of the text sample"
+        lines += [f"**{tag}**: {what} ({n} records, true labels). difficulty stage seconds per seed: {seconds}."
+                  + (f" Op check (seed {args.seeds[0]}, `remove_easiest: 0.3`): {check}." if check else ""), "",
+                  md_table(["pruned", "EL2N-easiest pruned: acc", "random pruned: acc", "EL2N - random",
+                            "EL2N better", "EL2N: share of each class kept"], rows), ""]
+    return lines
 
 
 # --- 5. quality classifier ------------------------------------------------------------------
@@ -664,6 +740,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--prune", type=float, nargs="+", default=[0.1, 0.3, 0.5])
     ap.add_argument("--harvest-fraction", type=float, default=0.01)
+    ap.add_argument("--difficulty-small", type=int, default=2000, help="section 4 again on this many (0: not)")
     ap.add_argument("--sections", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--cache", type=Path, default=Path(os.environ.get("THRESHER_CACHE", HERE / ".data" / "cache")))
