@@ -28,9 +28,21 @@ def difficulty_scores(x: np.ndarray, y: np.ndarray, n_classes: int, *, seeds: in
     next) over all ``epochs``; a record never learned counts ``epochs`` forgettings."""
     try:
         import torch
-        from torch.func import functional_call, grad, vmap
     except ImportError as exc:
         raise MissingDependencyError("the difficulty op needs torch: pip install 'thresher[embed]'") from exc
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a small MLP: one thread is faster than several that contend
+    try:
+        return _train_and_score(x, y, n_classes, seeds=seeds, epochs=epochs, score_epoch=score_epoch,
+                                hidden=hidden, lr=lr, batch=batch, seed=seed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_and_score(x, y, n_classes, *, seeds, epochs, score_epoch, hidden, lr, batch, seed):
+    import torch
+    from torch.func import functional_call, grad, vmap
+
     xt = torch.as_tensor(np.asarray(x, np.float32))
     yt = torch.as_tensor(y, dtype=torch.long)
     n = len(y)
