@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from ...errors import InputError, MissingDependencyError, RecipeError
+from ...errors import MissingDependencyError, RecipeError
 from ...params import Param
 from ..base import GlobalOp, KeyParts, OpContext, reason
 from ..registry import register_op
@@ -143,9 +143,7 @@ class Difficulty(GlobalOp):
         return model_key_columns(self)
 
     def keys(self, batch: pa.RecordBatch, ctx: OpContext) -> pa.Table:
-        if not self.label:
-            raise InputError(f"{self.name}.label: a label column is required.")
-        return model_keys(self, batch)
+        return model_keys(self, batch, require_label=True)
 
     def decide(self, keys: KeyParts | pa.Table, ctx: OpContext) -> pa.Table:
         from ...recipe import default_cache_dir

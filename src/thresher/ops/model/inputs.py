@@ -52,8 +52,10 @@ def model_key_columns(op, need_label: bool = True) -> list[str]:
     return cols + ([EMBEDDING_KEY] if op.features == "embedding" else ["text"])
 
 
-def model_keys(op, batch: pa.RecordBatch) -> pa.Table:
+def model_keys(op, batch: pa.RecordBatch, *, require_label: bool = False) -> pa.Table:
     """The columns the op needs, checked: the label as strings, the predictions or features."""
+    if require_label and not op.label:
+        raise InputError(f"{op.name}.label: a label column is required.")
     names = batch.schema.names
     cols = {"id": batch.column("id")}
     if op.label:

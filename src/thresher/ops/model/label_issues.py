@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from ...errors import InputError
 from ...params import Param
 from ..base import GlobalOp, KeyParts, OpContext, reason
 from ..registry import register_op
@@ -62,9 +61,7 @@ class LabelIssues(GlobalOp):
         return model_key_columns(self)
 
     def keys(self, batch: pa.RecordBatch, ctx: OpContext) -> pa.Table:
-        if not self.label:
-            raise InputError(f"{self.name}.label: a label column is required.")
-        return model_keys(self, batch)
+        return model_keys(self, batch, require_label=True)
 
     def decide(self, keys: KeyParts | pa.Table, ctx: OpContext) -> pa.Table:
         pred = predictions(self, keys, ctx)
