@@ -103,6 +103,11 @@ class KeyParts:
             return pa.table({"id": pa.array([], pa.string())})
         return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
 
+    def read_by_id(self, columns: list[str] | None = None) -> pa.Table:
+        """Every part, sorted by id: an order, hence results, that do not depend on sharding."""
+        table = self.read(columns)
+        return table.take(pc.sort_indices(table.column("id"))) if table.num_rows else table
+
     def take(self, rows: np.ndarray, columns: list[str]) -> pa.Table:
         """The given rows (global indices, any order), reading only the parts that hold them."""
         order = np.argsort(rows, kind="stable")

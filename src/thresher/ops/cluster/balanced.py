@@ -133,13 +133,12 @@ class SampleBalanced(GlobalOp):
                          "dist": batch.column(CLUSTER_DISTANCE)})
 
     def decide(self, keys: KeyParts | pa.Table, ctx: OpContext) -> pa.Table:
-        table = KeyParts.of(keys).read()
+        table = KeyParts.of(keys).read_by_id()
         n = table.num_rows
         target = self.size if self.size is not None else int(round(self.fraction * n))
         if not n or target >= n:
             ctx.info.update({"records": n, "target": target, "selected": n})
             return pa.table({"id": pa.array([], pa.string()), "reason": pa.array([], pa.string())})
-        table = table.take(pc.sort_indices(table.column("id")))
         lengths = pc.list_value_length(table.column("path")).to_numpy(zero_copy_only=False)
         if lengths.min() != lengths.max():
             raise InputError(f"{self.name}: the records' {CLUSTER_PATH} have different depths {sorted(set(lengths))}; "

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ...errors import InputError
 from ...recipe import default_cache_dir
@@ -27,10 +26,9 @@ def vectors_by_id(keys: KeyParts | pa.Table, ctx: OpContext,
                   columns: list[str] | None = None) -> tuple[pa.Table, np.ndarray]:
     """Every record's key columns and float32 vector, sorted by id: the order, hence every
     result computed from it, does not depend on how the records were sharded."""
-    table = KeyParts.of(keys).read(columns)
+    table = KeyParts.of(keys).read_by_id(columns)
     if not table.num_rows:
         return table, np.zeros((0, 0), np.float32)
-    table = table.take(pc.sort_indices(table.column("id")))
     vectors = EmbeddingCache(ctx.cache_dir or default_cache_dir()).get(keys_from_hex(table.column(EMBEDDING_KEY)))
     return table, vectors
 

@@ -11,7 +11,7 @@ from ...errors import MissingDependencyError, RecipeError
 from ...params import Param
 from ..base import GlobalOp, KeyParts, OpContext, reason
 from ..registry import register_op
-from .inputs import MODEL_PARAMS, label_indices, model_key_columns, model_keys, sorted_by_id
+from .inputs import MODEL_PARAMS, label_indices, model_key_columns, model_keys
 
 __all__ = ["Difficulty", "difficulty_scores"]
 
@@ -150,7 +150,7 @@ class Difficulty(GlobalOp):
         from ..embed.cache import EmbeddingCache, keys_from_hex
         from ..embed.vectors import EMBEDDING_KEY
 
-        table = sorted_by_id(keys)
+        table = KeyParts.of(keys).read_by_id()
         labels, classes = label_indices(self, table)
         rows = np.flatnonzero(labels >= 0)
         n = table.num_rows

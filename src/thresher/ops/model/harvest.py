@@ -118,10 +118,9 @@ class Harvest(GlobalOp):
         return pa.table(cols)
 
     def decide(self, keys: KeyParts | pa.Table, ctx: OpContext) -> pa.Table:
-        table = KeyParts.of(keys).read()
+        table = KeyParts.of(keys).read_by_id()
         if not table.num_rows:
             return pa.table({"id": pa.array([], pa.string()), "reason": pa.array([], pa.string())})
-        table = table.take(pc.sort_indices(table.column("id")))
         n = table.num_rows
         score = np.nan_to_num(table.column("score").to_numpy(zero_copy_only=False).astype(float), nan=-np.inf)
         classes = table.column("class").to_pylist()

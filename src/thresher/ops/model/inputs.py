@@ -19,7 +19,7 @@ from ..embed.vectors import EMBEDDING_KEY
 from .proxy import cross_fit, fit_predict, tfidf_features
 
 __all__ = ["MODEL_PARAMS", "Predictions", "model_key_columns", "model_keys", "predictions", "softmax",
-           "check_model_params", "label_indices", "sorted_by_id"]
+           "check_model_params", "label_indices"]
 
 MODEL_PARAMS = {
     "label": Param(str, "label", "the given label column (null values: unlabelled records)", nullable=True),
@@ -123,13 +123,8 @@ def label_indices(op, table: pa.Table) -> tuple[np.ndarray, list[str]]:
     return np.array([index[v] if v is not None else -1 for v in raw], np.int64), classes
 
 
-def sorted_by_id(keys: KeyParts | pa.Table) -> pa.Table:
-    table = KeyParts.of(keys).read()
-    return table.take(pc.sort_indices(table.column("id"))) if table.num_rows else table
-
-
 def predictions(op, keys: KeyParts | pa.Table, ctx: OpContext) -> Predictions:
-    table = sorted_by_id(keys)
+    table = KeyParts.of(keys).read_by_id()
     ids = table.column("id").combine_chunks()
     labels, classes = label_indices(op, table)
     if not table.num_rows:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ...errors import InputError, RecipeError
 from ...params import Param
@@ -142,11 +141,10 @@ class OodScore(GlobalOp):
         return table
 
     def decide(self, keys: KeyParts | pa.Table, ctx: OpContext) -> pa.Table:
-        keys = KeyParts.of(keys)
-        table = keys.read()
+        table = KeyParts.of(keys).read_by_id()
         names = self._names(table)
         pred = predictions(self, table, ctx) if any(s != "knn" for s in names) else None
-        ordered = table.take(pc.sort_indices(table.column("id"))) if table.num_rows else table
+        ordered = table
         scores = ood_scores(pred.probs, pred.logits, [s for s in names if s != "knn"], self.temperature) \
             if pred is not None else {}
         if "knn" in names and ordered.num_rows:

@@ -96,9 +96,7 @@ class QualityClassifier(GlobalOp):
         return pa.table(cols)
 
     def decide(self, keys: KeyParts | pa.Table, ctx: OpContext) -> pa.Table:
-        table = KeyParts.of(keys).read()
-        if table.num_rows:
-            table = table.take(pc.sort_indices(table.column("id")))
+        table = KeyParts.of(keys).read_by_id()
         x = self._features(table, ctx) if table.num_rows else None
         score = np.zeros(table.num_rows)
         if self.label and table.num_rows:

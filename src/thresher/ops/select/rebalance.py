@@ -74,8 +74,7 @@ class Rebalance(GlobalOp):
         return pa.table(cols)
 
     def decide(self, keys: KeyParts | pa.Table, ctx: OpContext) -> pa.Table:
-        table = KeyParts.of(keys).read()
-        table = table.take(pc.sort_indices(table.column("id"))) if table.num_rows else table
+        table = KeyParts.of(keys).read_by_id()
         labels = pc.fill_null(table.column("label"), "(null)") if table.num_rows else table.column("label")
         classes, inverse = np.unique(np.asarray(labels.to_pylist(), dtype=object), return_inverse=True)
         counts = np.bincount(inverse, minlength=len(classes)) if len(classes) else np.zeros(0, int)
