@@ -80,12 +80,13 @@ import argparse
 import datetime
 import json
 import math
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from common import git_commit, read_jsonl
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -112,19 +113,6 @@ METRICS = [  # key, header, format
 
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def write_unlabelled(pool: list[dict], path: Path) -> None:
@@ -331,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     import thresher
 
     header = [f"# Balanced vs random sampling ({datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z})", "",
-              f"command: `{command}`", f"git commit: {git_commit()}", f"thresher {thresher.__version__}, "
+              f"command: `{command}`", f"git commit: {git_commit(False)}", f"thresher {thresher.__version__}, "
               f"workers {args.workers}, cache {cache}",
               f"pool: {len(label_of)} records, classes {', '.join(f'{c} {counts[c]}' for c in classes)}; "
               f"smallest two: {' + '.join(small)}",
@@ -354,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
 
     n = len(label_of)
     configs = {name: {**CONFIGS[name], "hkm_resolved": resolved_hkm(CONFIGS[name]["hkm"], n)} for name in args.configs}
-    results: dict = {"command": command, "git_commit": git_commit(), "thresher_version": thresher.__version__,
+    results: dict = {"command": command, "git_commit": git_commit(False), "thresher_version": thresher.__version__,
                      "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
                      "seeds": args.seeds, "budgets": args.budgets, "classes": classes, "class_counts": counts,
                      "smallest_classes": small, "entropy_unit": "bits", "configs": {}, "random": {}, "runs": []}

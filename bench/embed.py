@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +31,8 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+
+from common import git_commit
 
 REPO = Path(__file__).resolve().parent.parent
 POOL = REPO / "bench" / ".data" / "labelled" / "pool.jsonl"
@@ -102,8 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     vm = model.encode(texts, batch_size=32, normalize_embeddings=True)
     overlap = float(np.mean([len(set(a) & set(c)) / 10 for a, c in zip(top10(vs), top10(vm))]))
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                            text=True).stdout.strip()
+    commit = git_commit()
     print(f"\n{date.today()}  git {commit}  `.venv/bin/python bench/embed.py --n {args.n} --rounds {args.rounds}`")
     print(f"{args.n} passages of the labelled pool (mean {np.mean([len(x) for x in texts]):.0f} chars), "
           f"MiniLM, batch 32, median of {args.rounds}\n")

@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from common import git_commit
+
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "bench" / ".data" / "dedup245k" / "corpus.jsonl"
 os.environ.setdefault("THRESHER_CACHE", str(REPO / "bench" / ".data" / "cache"))
@@ -107,8 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         results[config] = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"{config}: {results[config]}", file=sys.stderr)
     ref = results["faiss"]["seconds"]
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                            text=True).stdout.strip()
+    commit = git_commit()
     print(f"\n{date.today()}  git {commit}  `.venv/bin/python bench/hkmeans.py --n {args.n}`")
     print(f"{n:,} x {dim} real embeddings (static encoder), levels {results['faiss']['levels']}, "
           f"niter {args.niter}, spherical\n")

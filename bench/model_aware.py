@@ -122,6 +122,8 @@ for _name in BLAS_ENV:
 
 import numpy as np  # noqa: E402
 
+from common import git_commit, read_jsonl  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 PEERS = HERE / ".venv-peers" / "bin" / "python"
@@ -148,19 +150,6 @@ json.dump({"version": cleanlab.__version__, "runs": out}, open(d + "/cleanlab.js
 # --- plumbing -------------------------------------------------------------------------------
 def log(msg: str) -> None:
     print(f"[{time.perf_counter() - T0:7.1f}s] {msg}", file=sys.stderr, flush=True)
-
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def write_jsonl(rows: list[dict], path: Path) -> None:
