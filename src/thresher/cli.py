@@ -28,7 +28,9 @@ examples:
   thresher ops gopher_quality                   one op's parameters
   thresher explain out/default 'fortunes-es/es/refranes.fortunes#2358'  why a record was removed
   thresher inspect out/default                  counts by step and reason, examples
+  thresher report out/default                   write report.html and card.md again
   thresher dedup-eval out/default truth.jsonl   precision/recall of the dedup against known duplicates
+  thresher eval out/default --label source      did curation help? curated vs random subsets vs all
   thresher quality train --positive good.jsonl --negative web.jsonl --model q.pkl --out out/q
   thresher quality apply q.pkl data.jsonl --keep-above 0.5 --out out/scored"""
 
@@ -64,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", type=Path, help="the output directory of a run")
     p.add_argument("id", help="the record id")
 
+    p = sub.add_parser("report", help="write report.html and card.md of a finished run again")
+    p.add_argument("output", type=Path, help="the output directory of a run")
+
     p = sub.add_parser("inspect", help="counts by step and reason, with a few examples")
     p.add_argument("output", type=Path)
     p.add_argument("--examples", type=int, default=2, metavar="N", help="examples per reason (default 2)")
@@ -77,6 +82,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also score counting only pairs with jaccard >= J (default: 0.8 when the truth has jaccard)")
     p.add_argument("--step", action="append", metavar="NAME", help="score these steps (default: every dedup step)")
     p.add_argument("--json", action="store_true", help="print the scores as JSON")
+
+    p = sub.add_parser("eval", help="did curation help? train a proxy model on the curated set, random subsets "
+                       "of its size and the full input; score on a held-out test set",
+                       description="Train logistic regression (on embeddings or TF-IDF) on the kept records, on "
+                       "random subsets of the input of the same size and on the whole input, and score each on a "
+                       "held-out test set. The result goes into the run's manifest, report and card.")
+    p.add_argument("output", type=Path, help="the output directory of a run")
+    p.add_argument("--label", required=True, help="the label column")
+    p.add_argument("--test", type=Path, help="a test file with the same label column (default: a split of the input)")
+    p.add_argument("--split", type=float, default=0.2, help="share of the input held out as test set (default 0.2)")
+    p.add_argument("--test-scope", choices=("input", "kept"), default="input",
+                   help="score on every held-out record, or only on those the curation kept")
+    p.add_argument("--features", choices=("embedding", "tfidf"), default="embedding")
+    p.add_argument("--model", default="minilm", help="encoder for --features embedding (default minilm)")
+    p.add_argument("--seeds", type=_positive_int, default=5, help="random subsets (default 5)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     from .quality_cli import add_parser as add_quality
 
@@ -141,6 +162,14 @@ def _explain(args) -> int:
     return 0
 
 
+def _report(args) -> int:
+    from .runner import load_manifest, write_documents
+
+    write_documents(args.output, load_manifest(args.output))
+    print(f"report: {args.output / 'report.html'}\ncard:   {args.output / 'card.md'}")
+    return 0
+
+
 def _inspect(args) -> int:
     from .report.lineage import inspect_output
 
@@ -167,6 +196,30 @@ def _dedup_eval(args) -> int:
     return 0
 
 
+def _eval(args) -> int:
+    from .evaluation import EvalConfig, eval_line, eval_table, evaluate
+    from .exec.shards import write_json
+    from .runner import load_manifest, write_documents
+
+    manifest = load_manifest(args.output)
+    config = EvalConfig.from_dict({"label": args.label, "test": str(args.test) if args.test else None,
+                                   "split": args.split, "test_scope": args.test_scope, "features": args.features,
+                                   "model": args.model, "seeds": args.seeds}, Path.cwd())
+    result = evaluate(args.output, config, manifest["seed"])
+    manifest["eval"] = result
+    write_json(args.output / "manifest.json", manifest)
+    write_documents(args.output, manifest)
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        head = ("training set", "records", "accuracy", "macro-F1", "worst-class recall")
+        rows = [head] + eval_table(result)
+        widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+        print("\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows))
+        print(eval_line(result))
+    return 0
+
+
 def _quality(args) -> int:
     from . import quality_cli
 
@@ -177,8 +230,8 @@ def _quality(args) -> int:
     return 0
 
 
-_COMMANDS = {"run": _run, "plan": _plan, "ops": _ops, "explain": _explain, "inspect": _inspect,
-             "dedup-eval": _dedup_eval, "quality": _quality}
+_COMMANDS = {"run": _run, "plan": _plan, "ops": _ops, "explain": _explain, "report": _report, "inspect": _inspect,
+             "dedup-eval": _dedup_eval, "eval": _eval, "quality": _quality}
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

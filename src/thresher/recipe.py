@@ -14,6 +14,7 @@ from typing import Any, Iterable
 import yaml
 
 from .errors import RecipeError
+from .evaluation import EvalConfig
 from .ops.base import Op
 from .ops.registry import build_op
 from .params import Param, closest, validate_params
@@ -100,6 +101,7 @@ class Recipe:
     executor: ExecutorConfig | dict = field(default_factory=dict)
     seed: int = 0
     base_dir: Path = field(default_factory=Path.cwd)
+    eval: EvalConfig | dict | None = None
 
     def __post_init__(self) -> None:
         self.input = _section(self.input, InputConfig, INPUT_PARAMS, "input")
@@ -111,6 +113,10 @@ class Recipe:
             raise RecipeError(f"seed must be an int, got {self.seed!r}.")
         self.base_dir = Path(self.base_dir)
         self.steps = _name_steps(self.steps)
+        if isinstance(self.eval, dict):
+            self.eval = EvalConfig.from_dict(self.eval, self.base_dir)
+        elif self.eval is not None and not isinstance(self.eval, EvalConfig):
+            raise RecipeError(f"eval must be a mapping like {{label: source}}, got {self.eval!r}.")
         for step in self.steps:
             step.op.resolve_paths(self.base_dir)
 
@@ -132,7 +138,7 @@ class Recipe:
     @classmethod
     def from_dict(cls, data: dict, base_dir: Path | None = None) -> "Recipe":
         """Build from the dict form of the YAML recipe."""
-        allowed = {"input", "output", "executor", "seed", "steps"}
+        allowed = {"input", "output", "executor", "seed", "steps", "eval"}
         for key in data:
             if key not in allowed:
                 raise RecipeError(f"unknown recipe section {key!r}.{closest(key, allowed)} "
@@ -145,7 +151,8 @@ class Recipe:
             raise RecipeError("steps must be a list of `- op_name: {params}` entries.")
         parsed = [_parse_step(i, s) for i, s in enumerate(steps, 1)]
         return cls(input=data["input"], output=data["output"], steps=parsed,
-                   executor=data.get("executor") or {}, seed=data.get("seed", 0), base_dir=base_dir or Path.cwd())
+                   executor=data.get("executor") or {}, seed=data.get("seed", 0), base_dir=base_dir or Path.cwd(),
+                   eval=data.get("eval"))
 
     # --- serialization --------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -156,7 +163,7 @@ class Recipe:
             "executor": dict(vars(self.executor)),
             "seed": self.seed,
             "steps": [{s.op.name: s.op.config()} for s in self.steps],
-        }
+        } | ({"eval": self.eval.to_dict()} if self.eval else {})
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)

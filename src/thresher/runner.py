@@ -65,8 +65,10 @@ def run(recipe: Recipe | str | Path, *, workers: int | None = None, fresh: bool 
         publish(plan, metas)
     counts = check_invariant(plan, metas)
     manifest = _manifest(plan, metas, counts, final_fp, time.perf_counter() - start, republish)
+    if recipe.eval is not None:
+        manifest["eval"] = _evaluation(recipe, previous, final_fp)
     write_json(out / "manifest.json", manifest)
-    _write_documents(out, manifest)
+    write_documents(out, manifest)
     _collect_garbage(plan)
     return RunResult(out, manifest)
 
@@ -80,6 +82,7 @@ def _manifest(plan: Plan, metas: list[dict], counts: dict, final_fp: str, second
         step["op"] = op.name if op else step["step"]
         step["params"] = op.config() if op else {}
         step["writes"] = list(op.writes) if op else []
+        step["thresholds"] = op.threshold_values() if op else {}
     return {
         "thresher_version": __version__,
         "python": platform.python_version(),
@@ -100,6 +103,17 @@ def _manifest(plan: Plan, metas: list[dict], counts: dict, final_fp: str, second
     }
 
 
+def _evaluation(recipe: Recipe, previous: dict, final_fp: str) -> dict:
+    """The recipe's evaluation: reused when the output and the eval settings are unchanged."""
+    from .evaluation import evaluate
+
+    config = recipe.eval.to_dict()
+    old = previous.get("eval")
+    if old and old.get("config") == config and previous.get("final_fingerprint") == final_fp:
+        return old
+    return evaluate(recipe.output_dir, recipe.eval, recipe.seed, recipe.cache_dir)
+
+
 def _stage_summary(meta: dict) -> dict:
     keys = ("index", "stage", "kind", "status", "rows_in", "kept", "seconds", "task_seconds",
             "computed_units", "peak_rss_bytes", "fingerprint")
@@ -109,7 +123,8 @@ def _stage_summary(meta: dict) -> dict:
     return out
 
 
-def _write_documents(out: Path, manifest: dict) -> None:
+def write_documents(out: Path, manifest: dict) -> None:
+    """``report.html`` and ``card.md`` from the manifest."""
     from .report.card import write_card
     from .report.html import write_report
 

@@ -34,7 +34,7 @@ def test_duplicate_clusters_show_the_kept_record_beside_its_copies(tmp_path):
     data = write_jsonl(tmp_path / "d.jsonl", rows)
     run(Recipe.from_dict(make_recipe(tmp_path, data, [{"dedup_minhash": {}}]), base_dir=tmp_path))
     html = (tmp_path / "out" / "report.html").read_text()
-    section = html[html.index("<h2>Duplicate clusters</h2>"):html.index("<h2>Samples</h2>")]
+    section = html[html.index("<h2>Duplicate clusters</h2>"):html.index("<h2>Samples and lineage</h2>")]
     assert "<td class=n>3</td>" in section and "<small>orig</small>" in section
     assert "x-copy1, similarity 0." in section and "x-copy2, similarity" in section
     assert section.count(PROSE[0][:40]) == 3  # the kept text beside both copies
@@ -51,7 +51,7 @@ def test_step_details_show_balancing_and_classes_escaped(tmp_path, sample_subset
              {"hierarchical_kmeans": {"levels": [8, 2]}}, {"sample_balanced": {"size": 50}}]
     run(Recipe.from_dict(make_recipe(tmp_path, data, steps), base_dir=tmp_path))
     html = (tmp_path / "out" / "report.html").read_text()
-    section = html[html.index("<h2>Step details</h2>"):html.index("<h2>Samples</h2>")]
+    section = html[html.index("<h2>Step details</h2>"):html.index("<h2>Samples and lineage</h2>")]
     assert "&lt;script&gt;small&lt;/script&gt;</td><td class=n>80</td>" in section
     assert "<td class=n>160</td>" in section  # the big class capped at 2 x 80
     assert "aria-label='leaf cluster sizes'" in section and section.count("<polyline") == 2

@@ -29,7 +29,7 @@ except ImportError:  # pragma: no cover
     _loads = json.loads
     _JSONError = (json.JSONDecodeError, UnicodeDecodeError)
 
-__all__ = ["BadRecord", "ReadOptions", "read_batches", "read_output_file", "SOURCE_COLUMN"]
+__all__ = ["BadRecord", "ReadOptions", "read_batches", "read_output_file", "output_columns", "SOURCE_COLUMN"]
 
 SOURCE_COLUMN = "th_source"
 _QUARANTINE_HINT = "(Set input.on_error: quarantine to set such records aside.)"
@@ -412,3 +412,12 @@ def read_output_file(path: Path, columns: list[str] | None = None) -> pa.Table:
     with pa.input_stream(path, compression=compression) as stream:
         table = pjson.read_json(stream)
     return table.select(columns) if columns else table
+
+
+def output_columns(path: Path) -> list[str]:
+    """The column names of one of thresher's own output files (Parquet: without reading data)."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_schema(path).names
+    return read_output_file(path).column_names

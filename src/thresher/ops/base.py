@@ -140,12 +140,21 @@ class Op:
     params: ClassVar[dict[str, Param]] = {}
     #: Computed columns this op writes (for lineage and the report).
     writes: ClassVar[tuple[str, ...]] = ()
+    #: Score columns worth a histogram in the report, each with the parameters that threshold it.
+    thresholds: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def __init__(self, **params: Any) -> None:
         self._config = validate_params(self.name, self.params, params)
         for key, value in self._config.items():
             setattr(self, key, value)
         self.validate()
+
+    def threshold_values(self) -> dict[str, list[float] | None]:
+        """``{score column: [threshold values that are set]}`` for the report's histograms; None
+        where the column has threshold parameters but none is set."""
+        values = {column: [getattr(self, p) for p in names if getattr(self, p, None) is not None]
+                  for column, names in self.thresholds.items()}
+        return {c: v if v or not self.thresholds[c] else None for c, v in values.items()}
 
     def validate(self) -> None:
         """Cross-parameter checks; raise ``RecipeError`` naming the parameters."""

@@ -1,11 +1,13 @@
 """``report.html``: one self-contained file (no network): the funnel, counts by step and reason,
-the largest duplicate clusters, what global ops recorded (cluster sizes, balanced sampling,
-class counts), samples of kept and removed records with a search box, time
-and memory per stage.
+score histograms with the thresholds, language and class distributions before/after, the
+evaluation, the largest duplicate clusters, what global ops recorded (cluster sizes, balanced
+sampling, class counts), samples of kept and removed records with their lineage and a search
+box, time and memory per stage.
 
 Every piece of dataset content (text, ids, reasons, column names) goes through ``html.escape``
-and the search script reads ``textContent`` only, so a record's text is data, never markup.
-Plots are plain inline SVG bars built here: no plotting library to bundle for a handful of bars.
+and the search script reads ``textContent`` only, so a record's text is data, never markup; a
+Content-Security-Policy forbids anything but the inline style and script. Plots are inline SVG
+(see :mod:`.plots`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from .lineage import format_values, lineage
+from .plots import distribution_table, histogram_svg
 from .samples import duplicate_clusters, kept_samples, removed_samples
+from .stats import LANGUAGE_COLUMN, distributions, score_histograms
 from .steps import step_details
 from .summary import removed_rows
 
@@ -26,14 +31,26 @@ table{border-collapse:collapse;width:100%}td,th{padding:.25rem .5rem;border-bott
 text-align:left;vertical-align:top}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .text{white-space:pre-wrap;font:12px/1.35 ui-monospace,monospace;max-height:12em;overflow:auto;margin:0}
 .bar{fill:#4a7bd0}.rm{fill:#d06a4a}small{color:#777}input{padding:.3rem;width:20rem}
+svg text{font:11px system-ui,sans-serif;fill:#444}line.thr{stroke:#222;stroke-dasharray:3 2}
+.hists{display:grid;grid-template-columns:repeat(auto-fill,310px);gap:.6rem 1.2rem}figure{margin:0}
+figcaption{font-size:12px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+details summary{cursor:pointer;color:#4a7bd0}table.lin td{border:0;padding:0 .5rem 0 0;font-size:12px}
+.removed{color:#b0442a;font-weight:600}
+table.dist{width:auto;display:inline-table;margin:0 2rem 1rem 0;vertical-align:top}
+.verdict{font-size:1.05rem}nav a{margin-right:.8rem}
 """
 
 _JS = """
 document.getElementById('q').addEventListener('input', function (e) {
-  var q = e.target.value.toLowerCase();
-  document.querySelectorAll('tr.rec').forEach(function (tr) {
-    tr.style.display = tr.textContent.toLowerCase().indexOf(q) >= 0 ? '' : 'none';
+  var q = e.target.value.toLowerCase().trim(), shown = 0;
+  document.querySelectorAll('#samples tr.rec').forEach(function (tr) {
+    var hit = tr.textContent.toLowerCase().indexOf(q) >= 0;
+    tr.style.display = hit ? '' : 'none';
+    if (hit) { shown += 1; }
+    var d = tr.querySelector('details');
+    if (d) { d.open = hit && q.length > 0 && shown <= 3; }
   });
+  document.getElementById('nohit').style.display = shown ? 'none' : '';
 });
 """
 
@@ -47,8 +64,22 @@ def write_report(out: Path, manifest: dict) -> Path:
 def render_report(out: Path, manifest: dict) -> str:
     e = html.escape
     counts = manifest["counts"]
+    stats = distributions(out, (manifest.get("eval") or {}).get("config", {}).get("label"))
+    sections = [
+        ("funnel", "Funnel", _funnel(manifest)),
+        ("reasons", "Removed by step and reason", _reasons(manifest)),
+        ("scores", "Scores and thresholds", _histograms(out, manifest)),
+        ("distributions", "Languages and classes, before and after", _distributions(stats)),
+        ("evaluation", "Evaluation: did curation help?", _evaluation(manifest.get("eval"))),
+        ("clusters", "Duplicate clusters", _clusters(out)),
+        ("details", "Step details", step_details(manifest)),
+        ("samples", "Samples and lineage", _samples(out, manifest)),
+        ("stages", "Stages: time and memory", _stages(manifest)),
+    ]
+    sections = [(key, title, body) for key, title, body in sections if body]
     parts = [
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
+        "<meta name=viewport content='width=device-width, initial-scale=1'>",
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
         "script-src 'unsafe-inline'; img-src data:\">",
         f"<title>thresher report</title><style>{_CSS}</style></head><body>",
@@ -56,15 +87,10 @@ def render_report(out: Path, manifest: dict) -> str:
         f"<p>{counts['input']:,} records in, <b>{counts['kept']:,} kept</b>, {counts['removed']:,} removed, "
         f"in {manifest['seconds']:.1f} s. <small>thresher {e(manifest['thresher_version'])}, seed "
         f"{manifest['seed']}</small></p>",
-        "<h2>Funnel</h2>", _funnel(manifest),
-        "<h2>Removed by step and reason</h2>", _reasons(manifest),
-        _clusters(out),
-        step_details(manifest),
-        "<h2>Samples</h2><p><input id=q placeholder='search by id or text'></p>",
-        _samples(out, manifest),
-        "<h2>Stages</h2>", _stages(manifest),
-        f"<script>{_JS}</script></body></html>",
+        "<nav>" + "".join(f"<a href='#{key}'>{e(title.split(':')[0])}</a>" for key, title, _ in sections) + "</nav>",
     ]
+    parts += [f"<section id={key}><h2>{e(title)}</h2>{body}</section>" for key, title, body in sections]
+    parts.append(f"<script>{_JS}</script></body></html>")
     return "\n".join(parts)
 
 
@@ -101,14 +127,65 @@ def _samples(out: Path, manifest: dict) -> str:
     for (step, _rule), recs in removed_samples(out, manifest=manifest).items():
         for r in recs:
             extra = f"<br><small>dup of {e(r['dup_of'])}</small>" if r.get("dup_of") else ""
-            rows.append(f"<tr class=rec><td>removed</td><td>{e(r['id'])}</td><td>{e(step)}<br>"
+            rows.append(f"<tr class=rec><td class=removed>removed</td><td>{e(r['id'])}</td><td>{e(step)}<br>"
                         f"<small>{e(r['reason'])}</small>{extra}</td>"
-                        f"<td><pre class=text>{e(r['text'])}</pre></td></tr>")
+                        f"<td><pre class=text>{e(r['text'])}</pre>{_lineage(manifest, 'removed', r)}</td></tr>")
     for r in kept_samples(out):
         rows.append(f"<tr class=rec><td>kept</td><td>{e(r['id'])}</td><td></td>"
-                    f"<td><pre class=text>{e(r['text'])}</pre></td></tr>")
-    head = "<table><tr><th></th><th>id</th><th>step / reason</th><th>text</th></tr>"
+                    f"<td><pre class=text>{e(r['text'])}</pre>{_lineage(manifest, 'kept', r)}</td></tr>")
+    head = ("<p><input id=q type=search placeholder='search by id or text' aria-label='search samples'> "
+            "<small>a few records per reason and the first kept ones; for any other record run "
+            "<code>thresher explain OUT ID</code></small></p>"
+            "<p id=nohit style='display:none'>No sample matches. <code>thresher explain OUT ID</code> "
+            "shows the lineage of any record.</p>"
+            "<table><tr><th></th><th>id</th><th>step / reason</th><th>text and lineage</th></tr>")
     return head + "".join(rows) + "</table>"
+
+
+def _lineage(manifest: dict, where: str, row: dict) -> str:
+    """A collapsed table: each step the record met, passed or removed, with its values."""
+    e = html.escape
+    rows = "".join(
+        f"<tr><td>{e(s['step'])}</td><td class={'removed' if s['status'] == 'removed' else 'ok'}>{s['status']}"
+        f"</td><td>{e(s['reason'] or '')}{' ' if s['reason'] else ''}<small>{e(format_values(s['values']))}"
+        "</small></td></tr>" for s in lineage(manifest, where, row))
+    return f"<details><summary>lineage</summary><table class=lin>{rows}</table></details>"
+
+
+def _histograms(out: Path, manifest: dict) -> str:
+    hists = score_histograms(out, manifest)
+    if not hists:
+        return ""
+    shown = [h for h in hists if h["outside"] or h["thresholds"] == []]  # [] marks a score without thresholds
+    quiet = [h for h in hists if h not in shown]
+    more = (f"<details><summary>{len(quiet)} more measures whose thresholds removed nothing or are not set</summary>"
+            "<div class=hists>" + "".join(histogram_svg(h) for h in quiet) + "</div></details>") if quiet else ""
+    return ("<p><small>Blue: records that passed the step; red: records it removed (for any of its rules); "
+            "dashed: the step's thresholds. Counts from a sample of at most 200,000 records.</small></p>"
+            "<div class=hists>" + "".join(histogram_svg(h) for h in shown) + "</div>" + more)
+
+
+def _distributions(stats: dict) -> str:
+    names = {LANGUAGE_COLUMN: "language"}
+    return "".join(distribution_table(names.get(col, col), d["before"], d["after"]) for col, d in stats.items())
+
+
+def _evaluation(result: dict | None) -> str:
+    if not result:
+        return ""
+    from ..evaluation import eval_table
+
+    e = html.escape
+    cfg = result["config"]
+    rows = "".join("<tr>" + "".join(f"<td{' class=n' if i else ''}>{e(c)}</td>" for i, c in enumerate(r)) + "</tr>"
+                   for r in eval_table(result))
+    verdict = (f"<p class=verdict><b>{e(result['verdict'])}</b>: macro-F1 {result['margin']:+.3f} against random "
+               f"subsets of the same size.</p>")
+    return (verdict + "<table><tr><th>training set</th><th>records</th><th>accuracy</th><th>macro-F1</th>"
+            f"<th>worst-class recall</th></tr>{rows}</table><p><small>Logistic regression on "
+            f"{e(cfg['features'] if cfg['features'] == 'tfidf' else 'embeddings (' + cfg['model'] + ')')}, "
+            f"label <code>{e(cfg['label'])}</code>; test set: {e(result['test']['source'])}, "
+            f"{result['test']['records']:,} records, {result['test']['classes']} classes.</small></p>")
 
 
 def _clusters(out: Path) -> str:
@@ -125,7 +202,7 @@ def _clusters(out: Path) -> str:
                         f"<pre class=text>{e(c['rep']['text'])}</pre></td><td>{copies}</td></tr>")
         sections.append(f"<h3>{e(step)}</h3><table><tr><th>cluster</th><th>kept</th><th>removed copies "
                         "(a few)</th></tr>" + "".join(rows) + "</table>")
-    return "<h2>Duplicate clusters</h2>" + "".join(sections) if sections else ""
+    return "".join(sections)
 
 
 def _stages(manifest: dict) -> str:

@@ -13,7 +13,7 @@ from ..runner import load_manifest
 from .samples import removed_samples
 from .summary import summary_table
 
-__all__ = ["find_record", "explain", "inspect_output"]
+__all__ = ["find_record", "lineage", "format_values", "explain", "inspect_output"]
 
 
 def find_record(out: Path, record_id: str) -> tuple[str, dict] | None:
@@ -27,6 +27,24 @@ def find_record(out: Path, record_id: str) -> tuple[str, dict] | None:
     return None
 
 
+def lineage(manifest: dict, where: str, row: dict) -> list[dict]:
+    """Each step a record met, in order: ``{"step", "status": "passed" | "removed", "values":
+    {column: value}, "reason", "dup_of"}``; a removed record's list ends at its step."""
+    steps = []
+    for step in manifest["steps"]:
+        values = {c: row[c] for c in step.get("writes", []) if row.get(c) is not None}
+        if where == "removed" and row.get("removed_by") == step["step"]:
+            steps.append({"step": step["step"], "status": "removed", "values": values,
+                          "reason": row.get("reason"), "dup_of": row.get("dup_of")})
+            break
+        steps.append({"step": step["step"], "status": "passed", "values": values, "reason": None, "dup_of": None})
+    return steps
+
+
+def format_values(values: dict) -> str:
+    return "  ".join(f"{c}={_fmt(v)}" for c, v in values.items())
+
+
 def explain(out: Path, record_id: str) -> str:
     """Each step the record passed or failed, with the values its steps computed."""
     manifest = load_manifest(out)
@@ -36,18 +54,19 @@ def explain(out: Path, record_id: str) -> str:
     where, row = found
     verdict = f"removed by {row['removed_by']}" if where == "removed" else "kept"
     lines = [f"record {record_id!r}: {verdict}", f"source: {row.get('th_source', '?')}"]
-    width = max(len(s["step"]) for s in manifest["steps"])
-    for step in manifest["steps"]:
-        values = "  ".join(f"{c}={_fmt(row[c])}" for c in step.get("writes", []) if row.get(c) is not None)
-        if where == "removed" and row["removed_by"] == step["step"]:
-            lines.append(f"  {step['step']:<{width}}  REMOVED  {row['reason']}")
-            if row.get("dup_of"):
-                lines.append(f"  {'':<{width}}           duplicate of {row['dup_of']!r}")
+    width = max([len(s["step"]) for s in manifest["steps"]] + [1])
+    pad = " " * width
+    for s in lineage(manifest, where, row):
+        values = format_values(s["values"])
+        if s["status"] == "removed":
+            lines.append(f"  {s['step']:<{width}}  REMOVED  {s['reason']}")
+            if s["dup_of"]:
+                lines.append(f"  {pad}           duplicate of {s['dup_of']!r}")
             if values:
-                lines.append(f"  {'':<{width}}           {values}")
-            lines.append(f"  {'':<{width}}  (later steps did not see this record)")
-            break
-        lines.append(f"  {step['step']:<{width}}  passed   {values}".rstrip())
+                lines.append(f"  {pad}           {values}")
+            lines.append(f"  {pad}  (later steps did not see this record)")
+        else:
+            lines.append(f"  {s['step']:<{width}}  passed   {values}".rstrip())
     return "\n".join(lines)
 
 

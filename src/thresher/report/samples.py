@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..io.readers import read_output_file
+from ..io.readers import output_columns, read_output_file
 
 __all__ = ["removed_samples", "kept_samples", "duplicate_clusters"]
 
@@ -15,7 +15,7 @@ def _parts(folder: Path) -> list[Path]:
 
 def removed_samples(out: Path, per_rule: int = 5, max_chars: int = 600,
                     manifest: dict | None = None) -> dict[tuple[str, str], list[dict]]:
-    """Up to ``per_rule`` removed records for each (step, rule), texts cut to ``max_chars``.
+    """Up to ``per_rule`` removed records (every column) for each (step, rule), texts cut to ``max_chars``.
 
     With the run's ``manifest``, the files of a stage (named ``part-<stage>-<n>``) are read only
     until each of the stage's rules has its samples, so a report over millions of removed
@@ -27,8 +27,7 @@ def removed_samples(out: Path, per_rule: int = 5, max_chars: int = 600,
         need = wanted.get(_stage_of(path))
         if need is not None and all(len(found.get(key, ())) >= n for key, n in need.items()):
             continue
-        names = [n for n in ("id", "text", "removed_by", "reason", "dup_of") if n in _columns(path)]
-        for batch in read_output_file(path, names).to_batches(max_chunksize=4096):
+        for batch in read_output_file(path).to_batches(max_chunksize=4096):
             for row in batch.to_pylist():
                 bucket = found.setdefault((row["removed_by"], row["reason"].split(": ", 1)[0]), [])
                 if len(bucket) < per_rule:
@@ -52,20 +51,12 @@ def _wanted_per_stage(manifest: dict, per_rule: int) -> dict[int, dict[tuple[str
     return wanted
 
 
-def _columns(path: Path) -> list[str]:
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        return pq.read_schema(path).names
-    return read_output_file(path).column_names
-
-
 def kept_samples(out: Path, n: int = 20, max_chars: int = 600) -> list[dict]:
-    """The first ``n`` kept records, texts cut to ``max_chars``."""
+    """The first ``n`` kept records (every column), texts cut to ``max_chars``."""
     rows: list[dict] = []
     for path in _parts(out / "kept"):
-        for batch in read_output_file(path, ["id", "text"]).to_batches(max_chunksize=n):
-            rows.extend({"id": r["id"], "text": _cut(r["text"], max_chars)} for r in batch.to_pylist())
+        for batch in read_output_file(path).slice(0, n - len(rows)).to_batches(max_chunksize=n):
+            rows.extend({**r, "text": _cut(r["text"] or "", max_chars)} for r in batch.to_pylist())
             if len(rows) >= n:
                 return rows[:n]
     return rows
@@ -88,7 +79,7 @@ def duplicate_clusters(out: Path, per_step: int = 6, members: int = 3, max_chars
     clusters: dict[str, dict[str, dict]] = {}  # step -> kept id -> cluster
     files_seen: dict[str, int] = {}
     for path in _parts(out / "removed"):
-        columns = _columns(path)
+        columns = output_columns(path)
         if "dup_of" not in columns:
             continue
         names = [n for n in ("id", "text", "removed_by", "dup_of", "score", "cluster_size") if n in columns]

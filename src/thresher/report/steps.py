@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import html
 
+from .plots import distribution_table
+
 __all__ = ["step_details"]
 
 
@@ -18,7 +20,7 @@ def step_details(manifest: dict) -> str:
         if "leaf_sizes" in info:
             parts.append(_rank_size(info["leaf_sizes"]))
         if "classes_before" in info:
-            parts.append(_classes(info["classes_before"], info["classes_after"]))
+            parts.append(distribution_table("class", info["classes_before"], info["classes_after"]))
         if "sweep" in info:
             parts.append(_sweep(info["sweep"]))
         scalars = {k: v for k, v in info.items()
@@ -26,7 +28,7 @@ def step_details(manifest: dict) -> str:
         parts.append("<table>" + "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(_fmt(v))}</td></tr>"
                                          for k, v in scalars.items()) + "</table>")
         sections.append("".join(parts))
-    return "<h2>Step details</h2>" + "".join(sections) if sections else ""
+    return "".join(sections)
 
 
 def _fmt(value) -> str:
@@ -58,16 +60,6 @@ def _rank_size(sizes: dict) -> str:
             f"{line(sizes['before'], 'before')}{line(sizes['after'], 'after')}"
             f"<text x={pad} y=14>records per leaf cluster (max {top:,}), clusters by size: "
             "grey before, blue after sampling</text></svg>")
-
-
-def _classes(before: dict, after: dict) -> str:
-    e = html.escape
-    total_b, total_a = sum(before.values()) or 1, sum(after.values()) or 1
-    rows = "".join(f"<tr><td>{e(str(c))}</td><td class=n>{n:,}</td><td class=n>{n / total_b:.1%}</td>"
-                   f"<td class=n>{after.get(c, 0):,}</td><td class=n>{after.get(c, 0) / total_a:.1%}</td></tr>"
-                   for c, n in sorted(before.items(), key=lambda kv: -kv[1]))
-    return ("<table><tr><th>class</th><th>before</th><th>share</th><th>after</th><th>share</th></tr>"
-            + rows + "</table>")
 
 
 def _sweep(rows: list[dict]) -> str:

@@ -39,4 +39,8 @@ def summary_table(manifest: dict, output_dir: Path) -> str:
     lines.append(f"kept:    {output_dir / 'kept'}")
     lines.append(f"removed: {output_dir / 'removed'}")
     lines.append(f"report:  {output_dir / 'report.html'}")
+    if manifest.get("eval"):
+        from ..evaluation import eval_line
+
+        lines.append(eval_line(manifest["eval"]))
     return "\n".join(lines)

@@ -170,3 +170,22 @@ def precomputed_vectors(batch: pa.RecordBatch, column: str, op_name: str) -> np.
     if column not in batch.schema.names:
         raise InputError(f"{op_name}.precomputed: no column {column!r}; columns: {batch.schema.names}")
     return l2_normalize(float_matrix(batch.column(column), f"{op_name}.precomputed: column {column!r}"))
+
+
+def embed_texts(texts: list[str], model: str, cache_dir, *, pca_dims: int = 256, batch_size: int = 32,
+                dtype: str = "float32", chunk: int = 4096) -> np.ndarray:
+    """The L2-normalized vectors of ``texts`` (float32), through the same cache as the embed op:
+    what an ``embed`` step (or an earlier call) encoded is not encoded again."""
+    mid = f"{model_id(model, pca_dims)}:{dtype}"
+    cache = EmbeddingCache(cache_dir, mid)
+    keys = content_keys(mid, texts)
+    missing = np.flatnonzero(~cache.contains(keys))
+    if missing.size:
+        _, first = np.unique(keys[missing], return_index=True)  # each distinct text once
+        todo = missing[np.sort(first)]
+        todo = todo[np.argsort([-len(texts[i]) for i in todo], kind="stable")]  # similar lengths share a batch
+        encoder = load_encoder(model, str(cache_dir), pca_dims)
+        for start in range(0, len(todo), chunk):  # each chunk reaches the cache as it finishes
+            rows = todo[start:start + chunk]
+            cache.add(keys[rows], encoder.encode([texts[i] for i in rows], batch_size).astype(dtype))
+    return cache.get(keys)

@@ -111,6 +111,7 @@ class Difficulty(GlobalOp):
 
     annotates = True
     writes = tuple(f"th_{s}" for s in SCORES)
+    thresholds = {f"th_{s}": () for s in SCORES}
     params = {
         "label": MODEL_PARAMS["label"],
         "classes": MODEL_PARAMS["classes"],

@@ -42,6 +42,7 @@ class LabelIssues(GlobalOp):
 
     annotates = True
     writes = (ISSUE, QUALITY, SUGGESTED, CLEAN)
+    thresholds = {QUALITY: ()}
     params = {
         **MODEL_PARAMS,
         "method": Param(str, "prune_by_noise_rate", "how issues are chosen from the confident joint",

@@ -91,6 +91,7 @@ class OodScore(GlobalOp):
 
     annotates = True
     writes = tuple(f"th_ood_{s}" for s in SCORES) + (PREDICTED,)
+    thresholds = {f"th_ood_{s}": () for s in SCORES}
     params = {
         **MODEL_PARAMS,
         "scores": Param(list, None, f"which scores, of {', '.join(SCORES)} (default: all the inputs allow)",
@@ -118,6 +119,12 @@ class OodScore(GlobalOp):
         if self.probs and any(s in _NEEDS_LOGITS for s in self.scores or []):
             raise RecipeError(f"{self.name}: {[s for s in self.scores if s in _NEEDS_LOGITS]} need logits; "
                               "give a logits column (probabilities lose the logits' scale).")
+
+    def threshold_values(self) -> dict[str, list[float]]:
+        values = super().threshold_values()
+        if self.remove_above is not None:
+            values[f"th_ood_{self.remove_by}"] = [self.remove_above]
+        return values
 
     def holds(self) -> str:
         return "id, label, predictions (or features) and the embedding per record"

@@ -49,6 +49,7 @@ class QualityClassifier(GlobalOp):
 
     annotates = True
     writes = (SCORE,)
+    thresholds = {SCORE: ("keep_above",)}
     params = {
         "model": Param(str, None, "the model file, relative to the recipe: written when training, read when "
                        "applying", extra={"path": True}),

@@ -126,6 +126,7 @@ class C4Quality(RowOp):
                                 nullable=True),
     }
     column_types = (("th_c4_lines_removed", pa.int64()), ("th_c4_sentences", pa.int64()))
+    thresholds = {"th_c4_sentences": ("min_sentences",)}
     writes = tuple(name for name, _ in column_types)
 
     def validate(self) -> None:

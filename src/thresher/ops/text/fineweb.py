@@ -80,6 +80,9 @@ class FineWebQuality(RowOp):
         ("th_fineweb_short_line_frac", pa.float64()),
     )
     writes = tuple(name for name, _ in column_types)
+    thresholds = {"th_fineweb_line_punct_frac": ("line_punct_thr",),
+                  "th_fineweb_dup_line_char_frac": ("char_duplicates_ratio",),
+                  "th_fineweb_short_line_frac": ("short_line_thr",)}
 
     def process(self, batch: pa.RecordBatch, ctx: OpContext) -> RowResult:
         rows = [self.measure(text or "") for text in batch.column("text").to_pylist()]

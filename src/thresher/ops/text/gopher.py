@@ -118,6 +118,16 @@ class GopherQuality(RowOp):
         ("th_gopher_stop_words", pa.int64()),
     )
     writes = tuple(name for name, _ in column_types)
+    thresholds = {
+        "th_gopher_words": ("min_words", "max_words"),
+        "th_gopher_mean_word_len": ("min_mean_word_length", "max_mean_word_length"),
+        "th_gopher_hash_ratio": ("max_symbol_word_ratio",),
+        "th_gopher_ellipsis_ratio": ("max_symbol_word_ratio",),
+        "th_gopher_bullet_lines": ("max_bullet_lines",),
+        "th_gopher_ellipsis_lines": ("max_ellipsis_lines",),
+        "th_gopher_alpha_words": ("min_alpha_words",),
+        "th_gopher_stop_words": ("min_stop_words",),
+    }
 
     def validate(self) -> None:
         for lo, hi in (("min_words", "max_words"), ("min_mean_word_length", "max_mean_word_length")):
@@ -260,6 +270,7 @@ class GopherRepetition(RowOp):
               for key, _, default, doc in _REPETITION_RULES}
     column_types = tuple((f"th_rep_{key}", pa.float64()) for key, *_ in _REPETITION_RULES)
     writes = tuple(name for name, _ in column_types)
+    thresholds = {f"th_rep_{key}": (key,) for key, *_ in _REPETITION_RULES}
 
     def process(self, batch: pa.RecordBatch, ctx: OpContext) -> RowResult:
         columns, reasons = self._decide(self._measures(batch.column("text")))

@@ -56,6 +56,7 @@ class Language(RowOp):
         "min_score": Param(float, 0.65, "minimum score of the top language", low=0, high=1),
     }
     writes = ("th_language", "th_language_score")
+    thresholds = {"th_language_score": ("min_score",)}
 
     def process(self, batch: pa.RecordBatch, ctx: OpContext) -> RowResult:
         model = self._model()

@@ -40,6 +40,7 @@ class Length(RowOp):
         "max_lines": Param(int, None, "maximum non-empty lines", **_BOUND),
     }
     writes = ("th_chars", "th_words", "th_lines")
+    thresholds = {f"th_{unit}": (f"min_{unit}", f"max_{unit}") for unit in ("chars", "words", "lines")}
 
     def validate(self) -> None:
         from ...errors import RecipeError
