@@ -116,3 +116,16 @@ def output_digest(out: Path) -> tuple:
     kept = read_output(out, "kept").drop_columns([])
     removed = read_output(out, "removed")
     return (kept.to_pylist(), removed.to_pylist())
+
+
+@pytest.fixture(scope="session")
+def demo_output(tmp_path_factory) -> tuple[Path, dict]:
+    """The README's demo: the default recipe on the bundled sample (2 workers), run once per session."""
+    import dataclasses
+
+    from thresher import Recipe, run
+
+    out = tmp_path_factory.mktemp("demo") / "out"
+    recipe = Recipe.from_yaml(ROOT / "examples" / "default.yaml")
+    recipe.output = dataclasses.replace(recipe.output, path=str(out))
+    return out, run(recipe, workers=2).manifest

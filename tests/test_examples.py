@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT, read_output
 from thresher import Recipe, run
 
-EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.yaml") if p.name != "default.yaml")  # demo_output runs it
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
@@ -24,14 +24,17 @@ def test_example_recipe_runs_and_accounts_for_every_record(path: Path, tmp_path)
         assert (tmp_path / "out" / name).is_file()
 
 
-def test_default_recipe_removes_by_every_kind_of_rule(tmp_path):
-    recipe = Recipe.from_yaml(ROOT / "examples" / "default.yaml")
-    recipe.output = dataclasses.replace(recipe.output, path=str(tmp_path / "out"))
-    result = run(recipe, workers=2)
-    removed_by = {s["step"] for s in result.manifest["steps"] if sum(s["removed"].values())}
+def test_default_recipe_removes_by_every_kind_of_rule_and_ends_with_the_evaluation(demo_output):
+    out, manifest = demo_output
+    assert manifest["counts"]["input"] == manifest["counts"]["kept"] + manifest["counts"]["removed"]
+    removed_by = {s["step"] for s in manifest["steps"] if sum(s["removed"].values())}
     assert {"language", "gopher_quality", "gopher_repetition", "fineweb_quality", "dedup_exact"} <= removed_by
-    kept = read_output(tmp_path / "out", "kept")
+    kept = read_output(out, "kept")
     assert set(kept.column("th_language").to_pylist()) == {"en"}
+    assert manifest["eval"]["test"]["records"] > 0 and manifest["eval"]["config"]["label"] == "source"
+    from thresher.report.summary import summary_table
+
+    assert summary_table(manifest, out).splitlines()[-1].startswith("eval: curation")
 
 
 def test_readme_python_example_runs(tmp_path, monkeypatch):

@@ -56,3 +56,41 @@ def test_step_details_show_balancing_and_classes_escaped(tmp_path, sample_subset
     assert "<td class=n>160</td>" in section  # the big class capped at 2 x 80
     assert "aria-label='leaf cluster sizes'" in section and section.count("<polyline") == 2
     assert html.count("<script>") == 1
+
+
+def test_score_histograms_split_passed_and_removed_with_thresholds(tmp_path):
+    from conftest import read_output, real_rows
+    from thresher.report.stats import distributions, score_histograms
+
+    data = write_jsonl(tmp_path / "d.jsonl", real_rows(400))
+    steps = [{"language": {"keep": ["en"], "min_score": 0.5}}, {"length": {"min_words": 30}}]
+    result = run(Recipe.from_dict(make_recipe(tmp_path, data, steps), base_dir=tmp_path))
+    hists = {h["column"]: h for h in score_histograms(tmp_path / "out", result.manifest)}
+    removed = read_output(tmp_path / "out", "removed")
+    by_length = removed.column("removed_by").to_pylist().count("length")
+    words = hists["th_words"]
+    assert words["thresholds"] == [30] and words["step"] == "length"
+    assert sum(words["removed"]) == by_length == words["outside"] > 0
+    language = next(s for s in result.manifest["steps"] if s["step"] == "language")
+    assert sum(words["passed"]) + by_length == language["out"]
+    assert hists["th_chars"]["thresholds"] is None  # declared but not set: the report folds it away
+    assert hists["th_language_score"]["thresholds"] == [0.5]
+    langs = distributions(tmp_path / "out")["th_language"]
+    assert sum(langs["before"].values()) == result.counts["input"]
+    assert set(langs["after"]) == {"en"} and langs["after"]["en"] == result.counts["kept"]
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "th_words" in html and "Languages and classes" in html
+
+
+def test_report_samples_carry_their_lineage_and_cli_rewrites_the_report(tmp_path, capsys):
+    from conftest import real_rows
+    from thresher.cli import main
+
+    data = write_jsonl(tmp_path / "d.jsonl", real_rows(200))
+    run(Recipe.from_dict(make_recipe(tmp_path, data, [{"length": {"min_words": 30}}]), base_dir=tmp_path))
+    report = tmp_path / "out" / "report.html"
+    report.unlink()
+    assert main(["report", str(tmp_path / "out")]) == 0
+    html = report.read_text()
+    assert "<details><summary>lineage</summary>" in html
+    assert "<td class=removed>removed</td><td>too few words: " in html.replace("<small>", "").replace("</small>", "")

@@ -104,11 +104,11 @@ def _binned(x: np.ndarray, gone: np.ndarray, bins: int, thresholds: list[float] 
             "removed": np.bincount(index[gone], minlength=bins).tolist()}
 
 
-def distributions(out: Path, label: str | None = None) -> dict[str, dict]:
-    """``{"language": {"before": {...}, "after": {...}}, <label>: {...}}``: counts over every record
-    that has the column (before) and over the kept records (after)."""
+def distributions(out: Path, label: str | None = None, more: list[str] = ()) -> dict[str, dict]:
+    """``{"th_language": {"before": {...}, "after": {...}}, <label>: {...}, ...}``: counts over every
+    record that has the column (before) and over the kept records (after), most frequent first."""
     result: dict[str, dict[str, Counter]] = {}
-    for column in [LANGUAGE_COLUMN] + ([label] if label else []):
+    for column in dict.fromkeys([LANGUAGE_COLUMN] + ([label] if label else []) + list(more)):
         before, after = Counter(), Counter()
         for where, path in _parts(out):
             if column not in output_columns(path):
