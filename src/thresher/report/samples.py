@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
+
 from ..io.readers import output_columns, read_output_file
 
 __all__ = ["removed_samples", "kept_samples", "duplicate_clusters"]
@@ -27,12 +29,18 @@ def removed_samples(out: Path, per_rule: int = 5, max_chars: int = 600,
         need = wanted.get(_stage_of(path))
         if need is not None and all(len(found.get(key, ())) >= n for key, n in need.items()):
             continue
-        for batch in read_output_file(path).to_batches(max_chunksize=4096):
-            for row in batch.to_pylist():
-                bucket = found.setdefault((row["removed_by"], row["reason"].split(": ", 1)[0]), [])
-                if len(bucket) < per_rule:
-                    row["text"] = _cut(row.get("text") or "", max_chars)
-                    bucket.append(row)
+        why = read_output_file(path, ["removed_by", "reason"])
+        rows, counts = [], {key: len(v) for key, v in found.items()}
+        for i, (step, text) in enumerate(zip(why.column("removed_by").to_pylist(), why.column("reason").to_pylist())):
+            key = (step, text.split(": ", 1)[0])
+            if counts.get(key, 0) < per_rule:
+                counts[key] = counts.get(key, 0) + 1
+                rows.append(i)
+        if not rows:
+            continue
+        for row in read_output_file(path).take(pa.array(rows)).to_pylist():  # every column of the few chosen
+            row["text"] = _cut(row.get("text") or "", max_chars)
+            found.setdefault((row["removed_by"], row["reason"].split(": ", 1)[0]), []).append(row)
     return found
 
 
