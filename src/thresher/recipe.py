@@ -42,7 +42,10 @@ OUTPUT_PARAMS = {
     "format": Param(str, "parquet", "format of kept/ and removed/", choices=("parquet", "jsonl", "jsonl.gz")),
 }
 EXECUTOR_PARAMS = {
-    "kind": Param(str, "local", "where to run", choices=("local",)),
+    "kind": Param(str, "local", "where to run: this machine's processes, or a Ray cluster",
+                  choices=("local", "ray")),
+    "address": Param(str, None, "kind ray: the cluster to join (`auto`, `host:6379`, `ray://host:10001`); "
+                     "null starts Ray on this machine with `workers` CPUs", nullable=True),
     "workers": Param(object, "auto", "worker processes: an int >= 1 or 'auto' (= cores)"),
     "shard_rows": Param(object, "auto", "records per shard, an int >= 1 or 'auto' (bounds each worker's "
                         "memory; auto: about 1/16 of the input, between 1,000 and 10,000)"),
@@ -71,6 +74,7 @@ class OutputConfig:
 @dataclass(frozen=True)
 class ExecutorConfig:
     kind: str = "local"
+    address: str | None = None
     workers: int | str = "auto"
     shard_rows: int | str = "auto"
     fuse_row_steps: bool = False

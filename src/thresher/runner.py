@@ -57,7 +57,8 @@ def run(recipe: Recipe | str | Path, *, workers: int | None = None, fresh: bool 
             shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
     check_fits(plan)
     out.mkdir(parents=True, exist_ok=True)
-    metas = LocalExecutor(plan, progress=progress).run()
+    executor = _executor(plan, progress)
+    metas = executor.run()
     final_fp = f"{plan.stages[-1].fingerprint}:{recipe.output.format}"
     previous = read_json(out / "manifest.json") or {}
     republish = previous.get("final_fingerprint") != final_fp or not (out / "kept").is_dir()
@@ -65,12 +66,21 @@ def run(recipe: Recipe | str | Path, *, workers: int | None = None, fresh: bool 
         publish(plan, metas)
     counts = check_invariant(plan, metas)
     manifest = _manifest(plan, metas, counts, final_fp, time.perf_counter() - start, republish)
+    manifest["cluster"] = getattr(executor, "cluster", None) or {"kind": "local", "nodes": 1, "cpus": plan.workers}
     if recipe.eval is not None:
         manifest["eval"] = _evaluation(recipe, previous, final_fp)
     write_json(out / "manifest.json", manifest)
     write_documents(out, manifest)
     _collect_garbage(plan)
     return RunResult(out, manifest)
+
+
+def _executor(plan: Plan, progress: bool | None) -> LocalExecutor:
+    if plan.recipe.executor.kind == "ray":
+        from .exec.ray_cluster import RayExecutor
+
+        return RayExecutor(plan, progress=progress)
+    return LocalExecutor(plan, progress=progress)
 
 
 def _manifest(plan: Plan, metas: list[dict], counts: dict, final_fp: str, seconds: float, published: bool) -> dict:

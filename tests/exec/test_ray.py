@@ -1,0 +1,114 @@
+"""The Ray executor on a 2-node cluster on loopback: the same output as the local executor, and
+a worker killed mid-stage changes nothing."""
+
+import os
+import signal
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import make_recipe, output_digest
+from thresher import Recipe, run
+
+STEPS = [
+    {"normalize": {}},
+    {"language": {"keep": ["en", "fr", "de"], "min_score": 0.5}},
+    {"length": {"min_words": 5}},
+    {"gopher_quality": {"min_words": 10}},
+    {"dedup_exact": {}},
+    {"dedup_minhash": {"threshold": 0.7}},
+    {"embed": {"model": "static"}},
+    {"hierarchical_kmeans": {"levels": [12, 3]}},
+    {"sample_balanced": {"fraction": 0.6}},
+]
+
+
+def _our_processes(marker: str) -> list[int]:
+    """PIDs of processes whose command line or environment names ``marker`` (our temp dir)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            blob = (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in blob:
+            pids.append(int(entry.name))
+    return pids
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A head node and a second node, 1 CPU each, with private temp and home directories."""
+    tmp = tempfile.mkdtemp(prefix="thresher-ray-")
+    saved = {k: os.environ.get(k) for k in ("RAY_TMPDIR", "HOME", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")}
+    os.environ.update(RAY_TMPDIR=tmp, HOME=tmp, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
+    import ray
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    cluster.add_node(num_cpus=1)
+    ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False)
+    try:
+        yield cluster
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+        for pid in _our_processes(tmp):  # Ray's agents ignore SIGTERM: stop what we started, by PID
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for key, value in saved.items():
+            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+
+
+def _run(tmp: Path, data: Path, kind: str, **executor):
+    recipe = make_recipe(tmp, data, STEPS, kind=kind, shard_rows=250, **executor)
+    return run(Recipe.from_dict(recipe, base_dir=tmp))
+
+
+@pytest.fixture(scope="module")
+def local_reference(sample_subset, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("local")
+    _run(tmp, sample_subset, "local", workers=2)
+    return output_digest(tmp / "out")
+
+
+def test_ray_cluster_gives_the_local_output(ray_cluster, sample_subset, local_reference, tmp_path):
+    result = _run(tmp_path, sample_subset, "ray", workers=2)
+    assert result.manifest["cluster"] == {"kind": "ray", "nodes": 2, "cpus": 2}
+    assert output_digest(tmp_path / "out") == local_reference
+    assert result.counts["removed"] > 0 and any(s["step"] == "sample_balanced" for s in result.manifest["steps"])
+
+
+def test_a_worker_killed_mid_stage_changes_nothing(ray_cluster, sample_subset, local_reference, tmp_path):
+    killed: list[int] = []
+    done = threading.Event()
+
+    def kill_one_task_worker():
+        while not done.is_set() and not killed:
+            for entry in Path("/proc").iterdir():
+                try:
+                    title = (entry / "cmdline").read_bytes()
+                except OSError:
+                    continue
+                if title.startswith(b"ray::run_task"):
+                    os.kill(int(entry.name), signal.SIGKILL)
+                    killed.append(int(entry.name))
+                    break
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=kill_one_task_worker, daemon=True)
+    watcher.start()
+    try:
+        _run(tmp_path, sample_subset, "ray", workers=2)
+    finally:
+        done.set()
+        watcher.join()
+    assert killed, "no Ray task was running to kill"
+    assert output_digest(tmp_path / "out") == local_reference
