@@ -1,0 +1,216 @@
+"""The n-gram index of an evaluation set, for ``decontaminate``: every word n-gram of every
+eval item as a 64-bit hash, sorted, with the first item that holds it.
+
+Texts are normalized as ``dedup_minhash`` normalizes its word shingles (NFKC, lowercase,
+punctuation and symbols to spaces: the normalization of GPT-3's and lm-evaluation-harness's
+13-gram overlap check), split into words, and each n-gram hashed by ``ngrams.rolling_hashes``
+over the words' xxh3 hashes; a record's n-grams are looked up with one ``np.searchsorted``.
+
+An index is built once per process (and kept for the next batches and tasks), or, with a
+cache directory, once for all processes and runs: saved as ``.npy`` files that every worker
+memory-maps, under a file lock so that only one process builds it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ...errors import InputError, RecipeError
+from ...io.readers import ReadOptions, read_batches
+from ..dedup.lsh import normalize_for_shingles
+from ..text.ngrams import Tokens, rolling_hashes, tokenize, word_chunks
+
+__all__ = ["EvalIndex", "IndexSpec", "DocNgrams", "doc_ngrams", "load_index"]
+
+log = logging.getLogger("thresher.ops.select.eval_index")
+
+_FORMAT = 1
+
+
+@dataclass
+class DocNgrams:
+    """The n-grams of a batch of texts: ``hashes[k]`` starts at flat word ``pos[k]`` of
+    document ``tok.doc[pos[k]]``; n-grams never cross documents."""
+
+    tok: Tokens
+    pos: np.ndarray
+    hashes: np.ndarray
+
+
+def doc_ngrams(texts: pa.Array, n: int) -> DocNgrams:
+    """Normalize, split into words, hash every word ``n``-gram of each text."""
+    tok = tokenize(normalize_for_shingles(texts))
+    hashes = tok.ids
+    for _, rolled in rolling_hashes(tok, n):  # n = 2, 3, ...: the last is the n-gram hash
+        hashes = rolled
+    pos = np.flatnonzero(np.arange(len(hashes)) + n <= tok.end[: len(hashes)])
+    return DocNgrams(tok, pos, hashes[pos])
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """What an index is built from; ``key`` changes when a file or a setting does."""
+
+    paths: tuple[str, ...]
+    n: int
+    text_field: str = "text"
+    id_field: str | None = None
+    owner: str = "decontaminate.eval"
+
+    def names(self) -> list[str]:
+        """The files as reports name them: relative to their common folder (a lone file: its name)."""
+        parents = [os.path.dirname(os.path.abspath(p)) for p in self.paths]
+        root = os.path.commonpath(parents) if len(set(parents)) > 1 else parents[0]
+        return [os.path.relpath(os.path.abspath(p), root) for p in self.paths]
+
+    def check_files(self) -> None:
+        """A ``RecipeError`` naming the first eval file that does not exist."""
+        for p in self.paths:
+            if not Path(p).exists():
+                raise RecipeError(f"{self.owner}: eval file {p!r} does not exist; give the path of a JSONL, "
+                                  "Parquet, CSV or Arrow file of eval items (relative to the recipe).")
+
+    def key(self) -> str:
+        self.check_files()
+        files = []
+        for p in self.paths:
+            st = Path(p).stat()
+            files.append((os.path.abspath(p), st.st_size, st.st_mtime_ns))
+        blob = json.dumps([_FORMAT, self.n, self.text_field, self.id_field, files])
+        return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+@dataclass
+class EvalIndex:
+    """Sorted distinct n-gram ``hashes`` and, for each, the index of the first eval ``item``
+    that holds it; ``ids[i]`` and ``files[file_of[i]]`` name item ``i``."""
+
+    hashes: np.ndarray
+    items: np.ndarray
+    ids: pa.Array
+    file_of: np.ndarray
+    files: list[str]
+    n: int
+
+    def lookup(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(hit, item)``: which ``hashes`` are eval n-grams, and the item of each hit."""
+        if not len(hashes):
+            return np.zeros(0, bool), np.zeros(0, np.int64)
+        at = np.searchsorted(self.hashes, hashes)
+        np.minimum(at, len(self.hashes) - 1, out=at)
+        hit = self.hashes[at] == hashes
+        return hit, np.asarray(self.items[at[hit]], np.int64)
+
+    def save(self, folder: Path) -> None:
+        np.save(folder / "hashes.npy", self.hashes)
+        np.save(folder / "items.npy", self.items)
+        pq.write_table(pa.table({"id": self.ids, "file": pa.array(self.file_of, pa.int32())}), folder / "items.parquet")
+        (folder / "meta.json").write_text(json.dumps({"format": _FORMAT, "n": self.n, "files": self.files}))
+
+    @classmethod
+    def load(cls, folder: Path) -> "EvalIndex":
+        meta = json.loads((folder / "meta.json").read_text())
+        items = pq.read_table(folder / "items.parquet")
+        return cls(np.load(folder / "hashes.npy", mmap_mode="r"), np.load(folder / "items.npy", mmap_mode="r"),
+                   items.column("id").combine_chunks(), items.column("file").to_numpy(), meta["files"], meta["n"])
+
+
+def build_index(spec: IndexSpec) -> EvalIndex:
+    """Read every eval file with thresher's readers and index its items' n-grams."""
+    start = time.perf_counter()
+    spec.check_files()
+    names = spec.names()
+    opts = ReadOptions(text_field=spec.text_field, id_field=spec.id_field, on_error="raise")
+    pairs, ids, file_of, offset = [], [], [], 0
+    for k, (path, name) in enumerate(zip(spec.paths, names)):
+        for batch in _read(Path(path), name, opts, spec.owner):
+            for lo, hi in word_chunks(batch.column("text")):
+                grams = doc_ngrams(batch.column("text").slice(lo, hi - lo), spec.n)
+                pairs.append(_first_item(grams.hashes, grams.tok.doc[grams.pos] + offset + lo))
+            ids.append(batch.column("id"))
+            file_of.append(np.full(batch.num_rows, k, np.int32))
+            offset += batch.num_rows
+    hashes, items = _first_item(np.concatenate([p[0] for p in pairs] or [np.zeros(0, np.uint64)]),
+                                np.concatenate([p[1] for p in pairs] or [np.zeros(0, np.int64)]))
+    if not len(hashes):
+        raise InputError(f"{spec.owner}: the eval set ({', '.join(names)}) has no {spec.n}-grams: none of its "
+                         f"{offset} items has {spec.n} words after normalization. Lower n, or check "
+                         f"eval_text_field ({spec.text_field!r}).")
+    log.info("eval index: %d distinct %d-grams of %d items in %d files, built in %.1fs", len(hashes), spec.n,
+             offset, len(names), time.perf_counter() - start)
+    return EvalIndex(hashes, items.astype(np.int32 if offset < 2**31 else np.int64),
+                     pa.concat_arrays([i.cast(pa.string()) for i in ids]), np.concatenate(file_of), names, spec.n)
+
+
+def _read(path: Path, name: str, opts: ReadOptions, owner: str) -> Iterator[pa.RecordBatch]:
+    try:
+        for batch, _ in read_batches(path, name, opts):
+            if batch is not None and batch.num_rows:
+                yield batch
+    except InputError as exc:
+        fields = f"eval_text_field={opts.text_field!r}, eval_id_field={opts.id_field!r}"
+        raise InputError(f"{owner} ({fields}): {exc}") from None
+
+
+def _first_item(hashes: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct hashes, sorted, each with its smallest item."""
+    order = np.lexsort((items, hashes))
+    hashes, items = hashes[order], items[order]
+    first = np.ones(len(hashes), bool)
+    first[1:] = hashes[1:] != hashes[:-1]
+    return hashes[first], items[first]
+
+
+_LOADED: dict[str, EvalIndex] = {}
+
+
+def load_index(spec: IndexSpec, cache_dir: Path | None = None) -> EvalIndex:
+    """The index of ``spec``: from this process's memory, the cache directory, or built."""
+    key = spec.key()
+    if key not in _LOADED:
+        index = build_index(spec) if cache_dir is None else _cached(spec, key, Path(cache_dir) / "eval-index")
+        _LOADED.clear()  # one index per process: a worker serves one step at a time
+        _LOADED[key] = index
+    return _LOADED[key]
+
+
+def _cached(spec: IndexSpec, key: str, root: Path) -> EvalIndex:
+    folder = root / key
+    if not (folder / "meta.json").exists():
+        root.mkdir(parents=True, exist_ok=True)
+        with _locked(root / f"{key}.lock"):
+            if not (folder / "meta.json").exists():
+                index = build_index(spec)
+                tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=root))
+                try:
+                    index.save(tmp)
+                    tmp.rename(folder)
+                finally:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                return index
+    return EvalIndex.load(folder)
+
+
+@contextmanager
+def _locked(path: Path):
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
