@@ -268,3 +268,28 @@ def test_bad_input_is_rejected_with_clear_errors(tmp_path):
     (tmp_path / "bad.jsonl").write_text(json.dumps({"id": 1, "text": "ok"}) + "\n{not json\n")
     with pytest.raises(InputError, match="bad.jsonl:2: malformed JSON"):
         Decontaminate(eval=[str(tmp_path / "bad.jsonl")]).process(_batch(docs[:2]), CTX)
+
+
+def test_the_report_names_the_item_sharing_most_with_the_record(tmp_path):
+    evals, _ = _corpus()
+    common = " ".join(_words(evals[0]["text"])[:40])
+    own = " ".join(_words(evals[1]["text"])[:14])
+    first = {"id": "first", "text": common + " " + " ".join(_words(evals[2]["text"])[:20])}
+    second = {"id": "second", "text": common + " " + own}
+    path = write_jsonl(tmp_path / "eval.jsonl", [first, second])
+    record = {"id": "x", "text": "Seen: " + common + " " + own + "."}
+    row = Decontaminate(eval=[str(path)]).process(_batch([record]), CTX).batch.to_pylist()[0]
+    assert row["th_decontam_eval_id"] == "second"  # holds all 42 matched 13-grams, "first" the 28 of the common part
+    assert row["th_decontam_matches"] == 54 - 12 and row["th_decontam_span"] == common + " " + own
+
+
+def test_a_span_that_cannot_be_located_is_reported_without_offsets(tmp_path):
+    hangul = "가나다라 마바사 아자차카 타파하 " * 4  # composed syllables
+    path = write_jsonl(tmp_path / "eval.jsonl", [{"id": "ko", "text": hangul}])
+    record = "Texte : " + unicodedata.normalize("NFD", hangul)  # conjoining jamo: NFKC composes them again
+    result = Decontaminate(eval=[str(path)]).process(_batch([{"id": "x", "text": record}]), CTX)
+    row = result.batch.to_pylist()[0]
+    assert row["th_contaminated"] and row["th_decontam_matches"] == 16 - 12
+    assert row["th_decontam_start"] is None and row["th_decontam_end"] is None
+    assert row["th_decontam_span"] == " ".join(hangul.split()[:16])
+    assert result.reasons[0].endswith("span not located")

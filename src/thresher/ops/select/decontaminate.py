@@ -37,19 +37,21 @@ class Decontaminate(RowOp):
     ``eval`` lists one or more files of eval items (JSONL, Parquet, CSV, Arrow, HF dataset
     folders, read with thresher's readers): the text is ``eval_text_field``, the item id the
     ``eval_id_field`` column (default: ``id`` when present, else ``file:line``). Every
-    ``n``-gram of every item is hashed to 64 bits and kept in a sorted array, built once for
-    all workers and runs (saved under ``executor.cache_dir/eval-index``, where every worker
-    memory-maps it; rebuilt when an eval file changes); a record's n-grams are found with one
-    vectorized ``np.searchsorted``. A record is contaminated when it holds at least
+    ``n``-gram of every item is hashed to 64 bits (in one compiled pass, as ``dedup_minhash``
+    hashes its shingles) and kept in a sorted array, built once for all workers and runs
+    (saved under ``executor.cache_dir/eval-index``, where every worker memory-maps it; rebuilt
+    when an eval file changes); a record's n-grams are looked up in a bitmap of the hashes'
+    top bits, then the few that pass with ``np.searchsorted``. A record is contaminated when it holds at least
     ``min_matches`` distinct eval n-grams and, when ``min_ratio`` is set, when at least that
     share of its own n-grams are eval n-grams (a ratio test in the spirit of PaLM's,
     Chowdhery et al. 2022, Sec. 8, which counts 70% of an eval example's 8-grams; here the
     share is of the record's, so that a long document quoting one line can be kept).
 
     Every record with a match gets a report: ``th_decontam_matches`` (distinct eval n-grams),
-    ``th_decontam_ratio``, the eval item most of its matched n-grams come from
-    (``th_decontam_eval_id``, ``th_decontam_eval_file``; ties: the first item in the eval
-    files) and the longest run of consecutive n-grams of that item as character offsets of
+    ``th_decontam_ratio``, the eval item that holds most of its matched n-grams
+    (``th_decontam_eval_id``, ``th_decontam_eval_file``; ties: the first in the eval files; an
+    n-gram held by over 256 items counts for the first 256) and the longest run of
+    consecutive n-grams of that item as character offsets of
     the record's text (``th_decontam_start``, ``th_decontam_end``: ``text[start:end]``, from
     the first word's first character to the last word's last) and that text
     (``th_decontam_span``); ``th_contaminated`` says whether the thresholds were met. With

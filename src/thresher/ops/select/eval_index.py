@@ -1,10 +1,11 @@
 """The n-gram index of an evaluation set, for ``decontaminate``: every word n-gram of every
 eval item as a 64-bit hash, sorted, with the first item that holds it.
 
-Texts are normalized as ``dedup_minhash`` normalizes its word shingles (NFKC, lowercase,
+Texts are normalized and hashed as ``dedup_minhash`` does its word shingles (NFKC, lowercase,
 punctuation and symbols to spaces: the normalization of GPT-3's and lm-evaluation-harness's
-13-gram overlap check), split into words, and each n-gram hashed by ``ngrams.rolling_hashes``
-over the words' xxh3 hashes; a record's n-grams are looked up with one ``np.searchsorted``.
+13-gram overlap check; one compiled pass over the UTF-8 bytes, ``lsh.word_ngrams``). A
+record's n-grams go through a bitmap of the index's top hash bits (about one in eight
+absent n-grams passes), then ``np.searchsorted`` in the sorted hashes.
 
 An index is built once per process (and kept for the next batches and tasks), or, with a
 cache directory, once for all processes and runs: saved as ``.npy`` files that every worker
@@ -22,7 +23,7 @@ import shutil
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -32,34 +33,30 @@ import pyarrow.parquet as pq
 
 from ...errors import InputError, RecipeError
 from ...io.readers import ReadOptions, read_batches
-from ..dedup.lsh import normalize_for_shingles
-from ..text.ngrams import Tokens, rolling_hashes, tokenize, word_chunks
+from ..dedup.lsh import word_ngrams
+from ..text.ngrams import word_chunks
 
 __all__ = ["EvalIndex", "IndexSpec", "DocNgrams", "doc_ngrams", "load_index"]
 
 log = logging.getLogger("thresher.ops.select.eval_index")
 
-_FORMAT = 1
+_FORMAT = 2
 
 
 @dataclass
 class DocNgrams:
-    """The n-grams of a batch of texts: ``hashes[k]`` starts at flat word ``pos[k]`` of
-    document ``tok.doc[pos[k]]``; n-grams never cross documents."""
+    """The n-grams of a batch of texts, in document order: ``hashes[k]`` starts at word
+    ``start[k]`` of document ``doc[k]``; ``words[d]`` is document ``d``'s word count."""
 
-    tok: Tokens
-    pos: np.ndarray
     hashes: np.ndarray
+    doc: np.ndarray
+    start: np.ndarray
+    words: np.ndarray
 
 
 def doc_ngrams(texts: pa.Array, n: int) -> DocNgrams:
     """Normalize, split into words, hash every word ``n``-gram of each text."""
-    tok = tokenize(normalize_for_shingles(texts))
-    hashes = tok.ids
-    for _, rolled in rolling_hashes(tok, n):  # n = 2, 3, ...: the last is the n-gram hash
-        hashes = rolled
-    pos = np.flatnonzero(np.arange(len(hashes)) + n <= tok.end[: len(hashes)])
-    return DocNgrams(tok, pos, hashes[pos])
+    return DocNgrams(*word_ngrams(texts, n))
 
 
 @dataclass(frozen=True)
@@ -97,8 +94,9 @@ class IndexSpec:
 
 @dataclass
 class EvalIndex:
-    """Sorted distinct n-gram ``hashes`` and, for each, the index of the first eval ``item``
-    that holds it; ``ids[i]`` and ``files[file_of[i]]`` name item ``i``."""
+    """The distinct ``(hash, item)`` pairs of the eval set's n-grams, sorted: ``hashes`` (an
+    n-gram held by several items repeats) and ``items``; ``ids[i]`` and ``files[file_of[i]]``
+    name item ``i``."""
 
     hashes: np.ndarray
     items: np.ndarray
@@ -106,15 +104,36 @@ class EvalIndex:
     file_of: np.ndarray
     files: list[str]
     n: int
+    bits: int = field(init=False)
+    bitmap: np.ndarray = field(init=False, repr=False)
 
-    def lookup(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(hit, item)``: which ``hashes`` are eval n-grams, and the item of each hit."""
-        if not len(hashes):
-            return np.zeros(0, bool), np.zeros(0, np.int64)
-        at = np.searchsorted(self.hashes, hashes)
-        np.minimum(at, len(self.hashes) - 1, out=at)
-        hit = self.hashes[at] == hashes
-        return hit, np.asarray(self.items[at[hit]], np.int64)
+    def __post_init__(self) -> None:
+        self.bits = int(np.clip(np.ceil(np.log2(max(len(self.hashes), 1))) + 3, 16, 36))
+        top = np.asarray(self.hashes) >> np.uint64(64 - self.bits)  # sorted, as the hashes are
+        byte, bit = top >> np.uint64(3), (top & np.uint64(7)).astype(np.uint8)
+        self.bitmap = np.zeros(1 << (self.bits - 3), np.uint8)
+        if len(top):
+            first = np.flatnonzero(np.r_[True, byte[1:] != byte[:-1]])
+            self.bitmap[byte[first]] = np.bitwise_or.reduceat(np.left_shift(np.uint8(1), bit), first)
+
+    def lookup(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(hit, lo, hi)``: which ``hashes`` are eval n-grams, and for each hit the range of
+        ``items`` that hold it."""
+        top = hashes >> np.uint64(64 - self.bits)
+        maybe = np.flatnonzero((self.bitmap[top >> np.uint64(3)] >> (top & np.uint64(7)).astype(np.uint8)) & 1)
+        hit = np.zeros(len(hashes), bool)
+        if not len(maybe):
+            return hit, np.zeros(0, np.int64), np.zeros(0, np.int64)
+        lo = np.searchsorted(self.hashes, hashes[maybe])
+        found = self.hashes[np.minimum(lo, len(self.hashes) - 1)] == hashes[maybe]
+        hit[maybe[found]] = True
+        lo = lo[found]
+        return hit, lo, np.searchsorted(self.hashes, hashes[maybe[found]], side="right")
+
+    def distinct(self) -> int:
+        """Distinct n-grams in the index."""
+        h = self.hashes
+        return int(len(h) and 1 + np.count_nonzero(h[1:] != h[:-1]))
 
     def save(self, folder: Path) -> None:
         np.save(folder / "hashes.npy", self.hashes)
@@ -141,20 +160,21 @@ def build_index(spec: IndexSpec) -> EvalIndex:
         for batch in _read(Path(path), name, opts, spec.owner):
             for lo, hi in word_chunks(batch.column("text")):
                 grams = doc_ngrams(batch.column("text").slice(lo, hi - lo), spec.n)
-                pairs.append(_first_item(grams.hashes, grams.tok.doc[grams.pos] + offset + lo))
+                pairs.append(_distinct_pairs(grams.hashes, grams.doc + offset + lo))
             ids.append(batch.column("id"))
             file_of.append(np.full(batch.num_rows, k, np.int32))
             offset += batch.num_rows
-    hashes, items = _first_item(np.concatenate([p[0] for p in pairs] or [np.zeros(0, np.uint64)]),
-                                np.concatenate([p[1] for p in pairs] or [np.zeros(0, np.int64)]))
+    hashes, items = _distinct_pairs(np.concatenate([p[0] for p in pairs] or [np.zeros(0, np.uint64)]),
+                                    np.concatenate([p[1] for p in pairs] or [np.zeros(0, np.int64)]))
     if not len(hashes):
         raise InputError(f"{spec.owner}: the eval set ({', '.join(names)}) has no {spec.n}-grams: none of its "
                          f"{offset} items has {spec.n} words after normalization. Lower n, or check "
                          f"eval_text_field ({spec.text_field!r}).")
-    log.info("eval index: %d distinct %d-grams of %d items in %d files, built in %.1fs", len(hashes), spec.n,
+    index = EvalIndex(hashes, items.astype(np.int32 if offset < 2**31 else np.int64),
+                      pa.concat_arrays([i.cast(pa.string()) for i in ids]), np.concatenate(file_of), names, spec.n)
+    log.info("eval index: %d distinct %d-grams of %d items in %d files, built in %.1fs", index.distinct(), spec.n,
              offset, len(names), time.perf_counter() - start)
-    return EvalIndex(hashes, items.astype(np.int32 if offset < 2**31 else np.int64),
-                     pa.concat_arrays([i.cast(pa.string()) for i in ids]), np.concatenate(file_of), names, spec.n)
+    return index
 
 
 def _read(path: Path, name: str, opts: ReadOptions, owner: str) -> Iterator[pa.RecordBatch]:
@@ -167,13 +187,13 @@ def _read(path: Path, name: str, opts: ReadOptions, owner: str) -> Iterator[pa.R
         raise InputError(f"{owner} ({fields}): {exc}") from None
 
 
-def _first_item(hashes: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct hashes, sorted, each with its smallest item."""
+def _distinct_pairs(hashes: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ``(hash, item)`` pairs, sorted by hash then item."""
     order = np.lexsort((items, hashes))
     hashes, items = hashes[order], items[order]
-    first = np.ones(len(hashes), bool)
-    first[1:] = hashes[1:] != hashes[:-1]
-    return hashes[first], items[first]
+    new = np.ones(len(hashes), bool)
+    new[1:] = (hashes[1:] != hashes[:-1]) | (items[1:] != items[:-1])
+    return hashes[new], items[new]
 
 
 _LOADED: dict[str, EvalIndex] = {}

@@ -7,10 +7,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from itertools import islice
 
 import numpy as np
 import pyarrow as pa
-import xxhash
 
 from ..dedup.lsh import normalize_for_shingles
 from ..text.ngrams import word_chunks
@@ -51,21 +51,22 @@ def find_overlaps(texts: pa.Array, index: EvalIndex) -> Overlaps:
 
 
 def _fill(out: Overlaps, lo: int, texts: pa.Array, grams: DocNgrams, index: EvalIndex) -> None:
-    tok, n_docs = grams.tok, len(texts)
-    doc = tok.doc[grams.pos]
-    hit, item = index.lookup(grams.hashes)
+    n_docs = len(texts)
+    hit, first, last = index.lookup(grams.hashes)
     if not hit.any():
         return
-    total = np.bincount(doc, minlength=n_docs)
-    mpos, mdoc, mhash = grams.pos[hit], doc[hit], grams.hashes[hit]
-    out.ratio[lo:lo + n_docs] = np.bincount(mdoc, minlength=n_docs) / np.maximum(total, 1)
-    out.matches[lo:lo + n_docs] = _distinct_per_doc(mdoc, mhash, n_docs)
-    best = _best_item(mdoc, item, n_docs)
-    counts = np.bincount(tok.doc, minlength=n_docs)
-    first_word = np.cumsum(counts) - counts
-    for d, (a, b) in _longest_runs(mpos, mdoc, item == best[mdoc]).items():
-        words = tok.ids[first_word[d]:first_word[d] + counts[d]]
-        start, end, span = _char_span(texts[d].as_py(), words, a - first_word[d], b - first_word[d] + index.n - 1)
+    total = np.maximum(grams.words - index.n + 1, 1)
+    mdoc, mstart = grams.doc[hit], grams.start[hit]
+    out.ratio[lo:lo + n_docs] = np.bincount(mdoc, minlength=n_docs) / total
+    out.matches[lo:lo + n_docs] = _distinct_per_doc(mdoc, grams.hashes[hit], n_docs)
+    best, holds = _best_item(mdoc, first, last, index.items, n_docs)
+    runs = _longest_runs(mstart, mdoc, holds)
+    docs = np.array(sorted(runs), np.int64)
+    originals = texts.take(pa.array(docs)).to_pylist()
+    normalized = normalize_for_shingles(texts.take(pa.array(docs))).to_pylist()
+    for d, text, norm in zip(docs.tolist(), originals, normalized):
+        a, b = runs[d]
+        start, end, span = _char_span(text, norm.split(), a, b + index.n - 1)
         out.item[lo + d], out.start[lo + d], out.end[lo + d], out.span[lo + d] = best[d], start, end, span
 
 
@@ -77,25 +78,37 @@ def _distinct_per_doc(doc: np.ndarray, hashes: np.ndarray, n_docs: int) -> np.nd
     return np.bincount(d[new], minlength=n_docs)
 
 
-def _best_item(doc: np.ndarray, item: np.ndarray, n_docs: int) -> np.ndarray:
-    """Per document, the eval item with the most matched n-gram occurrences (ties: the
-    lowest item index, i.e. the first in the eval files); -1 without matches."""
-    order = np.lexsort((item, doc))
-    d, it = doc[order], item[order]
-    first = np.flatnonzero(np.r_[True, (d[1:] != d[:-1]) | (it[1:] != it[:-1])])
-    counts = np.diff(np.r_[first, len(d)])
-    gd, gi = d[first], it[first]
+#: An n-gram held by more eval items than this (boilerplate) counts for the first ones only.
+MAX_ITEMS_PER_NGRAM = 256
+
+
+def _best_item(doc: np.ndarray, first: np.ndarray, last: np.ndarray, items: np.ndarray,
+               n_docs: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per document, the eval item that holds the most of its matched n-gram occurrences (ties:
+    the lowest item index, i.e. the first in the eval files; -1 without matches), and for each
+    occurrence whether that item holds it. Occurrence ``k`` is held by ``items[first[k]:last[k]]``."""
+    reps = np.minimum(last - first, MAX_ITEMS_PER_NGRAM)
+    occ = np.repeat(np.arange(len(first)), reps)
+    at = first[occ] + np.arange(len(occ)) - np.repeat(np.cumsum(reps) - reps, reps)
+    d, it = doc[occ], np.asarray(items[at], np.int64)
+    order = np.lexsort((it, d))
+    sd, si = d[order], it[order]
+    group = np.flatnonzero(np.r_[True, (sd[1:] != sd[:-1]) | (si[1:] != si[:-1])])
+    counts = np.diff(np.r_[group, len(sd)])
+    gd, gi = sd[group], si[group]
     pick = np.lexsort((gi, -counts, gd))
     lead = pick[np.r_[True, gd[pick][1:] != gd[pick][:-1]]]
     best = np.full(n_docs, -1, np.int64)
     best[gd[lead]] = gi[lead]
-    return best
+    holds = np.zeros(len(first), bool)
+    holds[occ[it == best[d]]] = True
+    return best, holds
 
 
-def _longest_runs(pos: np.ndarray, doc: np.ndarray, keep: np.ndarray) -> dict[int, tuple[int, int]]:
-    """Per document, ``(first, last)`` flat start positions of its longest run of consecutive
-    kept n-grams (ties: the first run)."""
-    p, d = pos[keep], doc[keep]
+def _longest_runs(start: np.ndarray, doc: np.ndarray, keep: np.ndarray) -> dict[int, tuple[int, int]]:
+    """Per document, the first words ``(a, b)`` of the first and last n-grams of its longest run
+    of kept n-grams starting at consecutive words (ties: the first run)."""
+    p, d = start[keep], doc[keep]
     if not len(p):
         return {}
     starts = np.flatnonzero(np.r_[True, (p[1:] != p[:-1] + 1) | (d[1:] != d[:-1])])
@@ -106,50 +119,53 @@ def _longest_runs(pos: np.ndarray, doc: np.ndarray, keep: np.ndarray) -> dict[in
     return {int(rd[k]): (int(p[starts[k]]), int(p[ends[k]])) for k in lead}
 
 
-def _char_span(text: str, word_ids: np.ndarray, first: int, last: int) -> tuple[int, int, str]:
-    """Offsets in ``text`` from the start of word ``first`` to the end of word ``last``, and
-    that text; ``(-1, -1, the normalized words)`` if the words cannot be located."""
-    spans = word_spans(text, word_ids)
+def _char_span(text: str, words: list[str], first: int, last: int) -> tuple[int, int, str]:
+    """Offsets in ``text`` from the start of word ``first`` to the end of word ``last`` (of the
+    normalized ``words``), and that text; ``(-1, -1, the normalized words)`` if the words
+    cannot be located."""
+    spans = word_spans(text, words[:last + 1])
     if spans is None:
-        words = normalize_for_shingles(pa.array([text], pa.string()))[0].as_py().split()
         return -1, -1, " ".join(words[first:last + 1])
     start, end = spans[first][0], spans[last][1]
     return start, end, text[start:end]
 
 
-_ASCII_WORD = re.compile(r"[A-Za-z0-9]+")
+_ASCII_WORD = re.compile(r"[a-z0-9]+")
 _WORD = re.compile(r"[^\W_]+")
 
 
-def word_spans(text: str, word_ids: np.ndarray | None = None) -> list[tuple[int, int, str]] | None:
+def word_spans(text: str, expected: list[str] | None = None) -> list[tuple[int, int, str]] | None:
     """``(start, end, word)`` of each normalized word of ``text``, in the text's own character
-    offsets: the words ``doc_ngrams`` hashes (NFKC, lowercase, runs of letters and digits).
-    With ``word_ids`` (the words' hashes) the result is checked against them; ``None`` if
-    they disagree (a character whose normalization depends on its neighbours).
+    offsets: the words of ``normalize_for_shingles`` (NFKC, lowercase, runs of letters and
+    digits). With ``expected`` (those words, or the first of them) the words up to as many
+    are checked against them; ``None`` if they disagree (a character whose normalization
+    depends on its neighbours).
 
     >>> word_spans("Ceci n'est pas: ﬁn.")
     [(0, 4, 'ceci'), (5, 6, 'n'), (7, 10, 'est'), (11, 14, 'pas'), (16, 18, 'fin')]
     """
+    limit = None if expected is None else len(expected)
     if text.isascii():
-        candidates = [_ascii_words]
+        candidates = [_regex_words(_ASCII_WORD)]
+    elif unicodedata.is_normalized("NFKC", text):
+        candidates = [_regex_words(_WORD), _segment_words]
     else:
-        candidates = [_simple_words, _segment_words] if unicodedata.is_normalized("NFKC", text) else [_segment_words]
+        candidates = [_segment_words]
     for words in candidates:
-        spans = words(text)
-        if word_ids is None or _same_words(spans, word_ids):
+        spans = words(text, limit)
+        if expected is None or [w for _, _, w in spans] == expected:
             return spans
     return None
 
 
-def _ascii_words(text: str) -> list[tuple[int, int, str]]:
-    return [(m.start(), m.end(), m.group().lower()) for m in _ASCII_WORD.finditer(text)]
+def _regex_words(pattern: re.Pattern):
+    """Words as the matches of ``pattern`` in the lowercased text (``_fold`` keeps every offset)."""
+    def words(text: str, limit: int | None) -> list[tuple[int, int, str]]:
+        return [(m.start(), m.end(), m.group()) for m in islice(pattern.finditer(_fold(text)), limit)]
+    return words
 
 
-def _simple_words(text: str) -> list[tuple[int, int, str]]:
-    return [(m.start(), m.end(), _fold(m.group())) for m in _WORD.finditer(text)]
-
-
-def _segment_words(text: str) -> list[tuple[int, int, str]]:
+def _segment_words(text: str, limit: int | None = None) -> list[tuple[int, int, str]]:
     """Character by character: each base character with its combining marks is normalized
     on its own, so that every normalized character maps back to a range of the text."""
     spans: list[tuple[int, int, str]] = []
@@ -167,6 +183,8 @@ def _segment_words(text: str) -> list[tuple[int, int, str]]:
             elif word:
                 spans.append((start, end, "".join(word)))
                 word = []
+                if limit is not None and len(spans) >= limit:
+                    return spans
         i = j
     if word:
         spans.append((start, end, "".join(word)))
@@ -174,14 +192,9 @@ def _segment_words(text: str) -> list[tuple[int, int, str]]:
 
 
 def _fold(text: str) -> str:
-    """Lowercase character by character, one character each (Arrow's ``utf8_lower``: 'İ' -> 'i',
-    no final sigma)."""
-    return "".join(c.lower()[:1] for c in text) if not text.isascii() else text.lower()
-
-
-def _same_words(spans: list[tuple[int, int, str]], word_ids: np.ndarray) -> bool:
-    if len(spans) != len(word_ids):
-        return False
-    digest = xxhash.xxh3_64_intdigest
-    ids = np.fromiter((digest(w.encode("utf-8", "surrogatepass")) for _, _, w in spans), np.uint64, len(spans))
-    return bool((ids == word_ids).all())
+    """Lowercase as Arrow's ``utf8_lower`` does: character by character, one character each
+    ('İ' -> 'i', no final sigma)."""
+    low = text.lower()
+    if len(low) == len(text) and "Σ" not in text:
+        return low
+    return "".join(c.lower()[:1] for c in text)
