@@ -4,7 +4,7 @@ eval item as a 64-bit hash, sorted, with the first item that holds it.
 Texts are normalized and hashed as ``dedup_minhash`` does its word shingles (NFKC, lowercase,
 punctuation and symbols to spaces: the normalization of GPT-3's and lm-evaluation-harness's
 13-gram overlap check; one compiled pass over the UTF-8 bytes, ``lsh.word_ngrams``). A
-record's n-grams go through a bitmap of the index's top hash bits (about one in eight
+record's n-grams go through a bitmap of the index's top hash bits (about one in sixteen
 absent n-grams passes), then ``np.searchsorted`` in the sorted hashes.
 
 An index is built once per process (and kept for the next batches and tasks), or, with a
@@ -22,6 +22,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,7 +109,7 @@ class EvalIndex:
     bitmap: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.bits = int(np.clip(np.ceil(np.log2(max(len(self.hashes), 1))) + 3, 16, 36))
+        self.bits = int(np.clip(np.ceil(np.log2(max(len(self.hashes), 1))) + 4, 16, 36))
         top = np.asarray(self.hashes) >> np.uint64(64 - self.bits)  # sorted, as the hashes are
         byte, bit = top >> np.uint64(3), (top & np.uint64(7)).astype(np.uint8)
         self.bitmap = np.zeros(1 << (self.bits - 3), np.uint8)
@@ -124,11 +125,19 @@ class EvalIndex:
         hit = np.zeros(len(hashes), bool)
         if not len(maybe):
             return hit, np.zeros(0, np.int64), np.zeros(0, np.int64)
-        lo = np.searchsorted(self.hashes, hashes[maybe])
-        found = self.hashes[np.minimum(lo, len(self.hashes) - 1)] == hashes[maybe]
+        query = hashes[maybe]
+        order = np.argsort(query, kind="stable")  # sorted keys: each binary search starts where the last ended
+        lo = np.empty(len(query), np.int64)
+        lo[order] = np.searchsorted(self.hashes, query[order])
+        found = self.hashes[np.minimum(lo, len(self.hashes) - 1)] == query
         hit[maybe[found]] = True
         lo = lo[found]
-        return hit, lo, np.searchsorted(self.hashes, hashes[maybe[found]], side="right")
+        hi, query = lo + 1, query[found]
+        last = len(self.hashes) - 1
+        more = np.flatnonzero((hi <= last) & (self.hashes[np.minimum(hi, last)] == query))
+        if len(more):  # n-grams held by several items
+            hi[more] = np.searchsorted(self.hashes, query[more], side="right")
+        return hit, lo, hi
 
     def distinct(self) -> int:
         """Distinct n-grams in the index."""
@@ -196,16 +205,20 @@ def _distinct_pairs(hashes: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, 
     return hashes[new], items[new]
 
 
-_LOADED: dict[str, EvalIndex] = {}
+#: The indexes this process loaded, most recent last (a recipe may decontaminate against several sets).
+_LOADED: OrderedDict[str, EvalIndex] = OrderedDict()
+_KEEP = 4
 
 
 def load_index(spec: IndexSpec, cache_dir: Path | None = None) -> EvalIndex:
     """The index of ``spec``: from this process's memory, the cache directory, or built."""
     key = spec.key()
-    if key not in _LOADED:
-        index = build_index(spec) if cache_dir is None else _cached(spec, key, Path(cache_dir) / "eval-index")
-        _LOADED.clear()  # one index per process: a worker serves one step at a time
-        _LOADED[key] = index
+    if key in _LOADED:
+        _LOADED.move_to_end(key)
+    else:
+        _LOADED[key] = build_index(spec) if cache_dir is None else _cached(spec, key, Path(cache_dir) / "eval-index")
+        while len(_LOADED) > _KEEP:
+            _LOADED.popitem(last=False)
     return _LOADED[key]
 
 

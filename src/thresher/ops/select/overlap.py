@@ -1,13 +1,12 @@
 """Which records share n-grams with an eval index, with a match report per record: matched
-n-grams, overlap ratio, the eval item most of them come from, and the longest run of
-consecutive matched n-grams as a character span of the record's own text."""
+n-grams, overlap ratio, the eval item that holds most of them, and the longest run of
+consecutive n-grams of that item as a character span of the record's own text."""
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import dataclass
-from itertools import islice
+from functools import lru_cache
 
 import numpy as np
 import pyarrow as pa
@@ -22,8 +21,8 @@ __all__ = ["Overlaps", "find_overlaps", "word_spans"]
 @dataclass
 class Overlaps:
     """Per record: ``matches`` (distinct eval n-grams it holds), ``ratio`` (share of its
-    n-gram occurrences that are eval n-grams), ``item`` (the eval item most of them come
-    from, -1 if none), ``start``/``end`` (character span of its longest run of consecutive
+    n-gram occurrences that are eval n-grams), ``item`` (the eval item that holds most of
+    them, -1 if none), ``start``/``end`` (character span of its longest run of consecutive
     n-grams of that item; -1 when none or unknown) and ``span`` (that text)."""
 
     matches: np.ndarray
@@ -123,46 +122,52 @@ def _char_span(text: str, words: list[str], first: int, last: int) -> tuple[int,
     """Offsets in ``text`` from the start of word ``first`` to the end of word ``last`` (of the
     normalized ``words``), and that text; ``(-1, -1, the normalized words)`` if the words
     cannot be located."""
-    spans = word_spans(text, words[:last + 1])
-    if spans is None:
+    if unicodedata.is_normalized("NFKC", text):  # every ASCII text: words are runs of letters and digits
+        starts, ends = _word_bounds(text)
+        if len(starts) == len(words):
+            start, end = int(starts[first]), int(ends[last])
+            low = _fold(text[start:end])
+            found = [low[a - start:b - start] for a, b in zip(starts[first:last + 1].tolist(),
+                                                              ends[first:last + 1].tolist())]
+            if found == words[first:last + 1]:
+                return start, end, text[start:end]
+    spans = _segment_words(text, last + 1)
+    if [w for _, _, w in spans] != words[:last + 1]:
         return -1, -1, " ".join(words[first:last + 1])
     start, end = spans[first][0], spans[last][1]
     return start, end, text[start:end]
 
 
-_ASCII_WORD = re.compile(r"[a-z0-9]+")
-_WORD = re.compile(r"[^\W_]+")
-
-
-def word_spans(text: str, expected: list[str] | None = None) -> list[tuple[int, int, str]] | None:
+def word_spans(text: str) -> list[tuple[int, int, str]]:
     """``(start, end, word)`` of each normalized word of ``text``, in the text's own character
     offsets: the words of ``normalize_for_shingles`` (NFKC, lowercase, runs of letters and
-    digits). With ``expected`` (those words, or the first of them) the words up to as many
-    are checked against them; ``None`` if they disagree (a character whose normalization
-    depends on its neighbours).
+    digits), but for a character whose normalization depends on its neighbours.
 
     >>> word_spans("Ceci n'est pas: ﬁn.")
     [(0, 4, 'ceci'), (5, 6, 'n'), (7, 10, 'est'), (11, 14, 'pas'), (16, 18, 'fin')]
     """
-    limit = None if expected is None else len(expected)
-    if text.isascii():
-        candidates = [_regex_words(_ASCII_WORD)]
-    elif unicodedata.is_normalized("NFKC", text):
-        candidates = [_regex_words(_WORD), _segment_words]
-    else:
-        candidates = [_segment_words]
-    for words in candidates:
-        spans = words(text, limit)
-        if expected is None or [w for _, _, w in spans] == expected:
-            return spans
-    return None
+    if unicodedata.is_normalized("NFKC", text):
+        starts, ends = _word_bounds(text)
+        return [(a, b, _fold(text[a:b])) for a, b in zip(starts.tolist(), ends.tolist())]
+    return _segment_words(text)
 
 
-def _regex_words(pattern: re.Pattern):
-    """Words as the matches of ``pattern`` in the lowercased text (``_fold`` keeps every offset)."""
-    def words(text: str, limit: int | None) -> list[tuple[int, int, str]]:
-        return [(m.start(), m.end(), m.group()) for m in islice(pattern.finditer(_fold(text)), limit)]
-    return words
+@lru_cache(maxsize=1)
+def _word_bmp() -> np.ndarray:
+    """Whether each Basic Multilingual Plane character is a letter or a digit (L or N)."""
+    return np.array([unicodedata.category(chr(c))[0] in "LN" for c in range(0x10000)], bool)
+
+
+def _word_bounds(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """Starts and ends of the runs of letters and digits (Unicode categories L and N) of a text."""
+    points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
+    word = np.zeros(len(points) + 2, np.int8)
+    bmp = points < 0x10000
+    word[1:-1][bmp] = _word_bmp()[points[bmp]]
+    for k in np.flatnonzero(~bmp).tolist():
+        word[k + 1] = unicodedata.category(text[k])[0] in "LN"
+    edges = np.diff(word)
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
 
 
 def _segment_words(text: str, limit: int | None = None) -> list[tuple[int, int, str]]:
