@@ -20,8 +20,9 @@ at least one) replaced by a corpus word or followed by an inserted one (half eac
 **Measures.** Recall per level (the host is flagged), the share of plants whose report
 names the planted item, or an eval item sharing at least as many n-grams with the host (a
 duplicate passage); unplanted records flagged (counted as false positives and listed: a real
-overlap between two sources counts there too), and the agreement with the plain Python check (same normalization: NFKC, lowercase, letters and digits of any script;
-the ``regex`` module for ``\\p{L}\\p{N}``). Throughput, one process, same run, index built
+overlap between two sources counts there too), and the agreement with the plain Python
+check (same normalization: NFKC, lowercase, letters and digits of any script; the ``regex``
+module for ``\\p{L}\\p{N}``). Throughput, one process, same run, index built
 once (timed apart): thresher ``Decontaminate.process`` on 10,000-record Arrow batches
 (normalization, compiled n-gram hashing, bitmap then ``np.searchsorted`` in the sorted index,
 then the match reports and columns) against a per-document loop of ``set`` lookups of tuple
@@ -232,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
-    t0, load = time.perf_counter(), os.getloadavg()
+    t0, load_start = time.perf_counter(), os.getloadavg()
     evals, docs = load(args)
     eval_path = args.work / f"eval-{args.eval_label}.jsonl"
     with open(eval_path, "w", encoding="utf-8") as f:
@@ -298,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in e2e:
         print(f"| {r['workers']} | {r['index']} | {r['shards']} | {r['seconds']:.2f} | "
               f"{len(docs) / r['seconds']:,.0f} | {r['op_seconds']:.2f} | {r['removed']} |")
-    print(f"\ntotal {time.perf_counter() - t0:.0f} s; load average at the start {load[0]:.1f}, at the end "
+    print(f"\ntotal {time.perf_counter() - t0:.0f} s; load average at the start {load_start[0]:.1f}, at the end "
           f"{os.getloadavg()[0]:.1f} (1 min)")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
