@@ -277,6 +277,14 @@ def main(argv: list[str] | None = None) -> int:
         r = rows[i]
         print(f"- `{i}`: {r['th_decontam_matches']} shared n-grams with `{r['th_decontam_eval_id']}`: "
               f"\"{' '.join((r['th_decontam_span'] or '').split())[:160]}\"")
+    print("\nThe same run at stricter thresholds (`min_matches`: distinct shared n-grams a flagged record holds):\n")
+    print("| min_matches | " + " | ".join(f"recall {level}" for level, _ in LEVELS) + " | unplanted flagged |")
+    print("|---|" + "---|" * (len(LEVELS) + 1))
+    for t in (1, 2, 3, 5, 10):
+        recall = [sum(rows[h]["th_decontam_matches"] >= t for h, (lv, _) in truth.items() if lv == level) /
+                  args.per_level for level, _ in LEVELS]
+        fps = sum(r["th_decontam_matches"] >= t for i, r in rows.items() if i not in truth)
+        print(f"| {t} | " + " | ".join(f"{x:.3f}" for x in recall) + f" | {fps} |")
     ours = [rows[d["id"]]["th_decontam_matches"] for d in docs]
     differ = sum(a != b for a, b in zip(ours, py))
     flag_differ = sum((a >= 1) != (b >= 1) for a, b in zip(ours, py))
