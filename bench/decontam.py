@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     ours = [rows[d["id"]]["th_decontam_matches"] for d in docs]
     differ = sum(a != b for a, b in zip(ours, py))
     flag_differ = sum((a >= 1) != (b >= 1) for a, b in zip(ours, py))
-    print(f"Against the plain Python check: {flag_differ} records flagged differently, {differ} with a different "
+    print(f"\nAgainst the plain Python check: {flag_differ} records flagged differently, {differ} with a different "
           f"count of distinct matched n-grams (of {len(docs):,}).\n")
 
     print(f"### Throughput (one process, index built once, same run, best of {args.repeats})\n")
