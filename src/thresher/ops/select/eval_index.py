@@ -1,5 +1,5 @@
 """The n-gram index of an evaluation set, for ``decontaminate``: every word n-gram of every
-eval item as a 64-bit hash, sorted, with the first item that holds it.
+eval item as a 64-bit hash, sorted, with each item that holds it.
 
 Texts are normalized and hashed as ``dedup_minhash`` does its word shingles (NFKC, lowercase,
 punctuation and symbols to spaces: the normalization of GPT-3's and lm-evaluation-harness's
