@@ -1,6 +1,7 @@
 """One suite run over every registered op (after scikit-learn's estimator checks)."""
 
 import pickle
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -18,7 +19,8 @@ REQUIRED = {"filter": {"expr": "len(text) > 10"}, "sample_balanced": {"fraction"
             "label_issues": {"label": "group", "folds": 2}, "ood_score": {"label": "group", "folds": 2, "knn_k": 3},
             "harvest": {"budget": 4}, "difficulty": {"label": "group", "epochs": 2, "seeds": 1, "hidden": 8},
             "quality_classifier": {"model": "/tmp/thresher-conformance-quality.pkl", "label": "good",
-                                   "features": "tfidf", "folds": 2}}
+                                   "features": "tfidf", "folds": 2},
+            "decontaminate": {"eval": [str(Path(__file__).parent / "select" / "data" / "zen.jsonl")]}}
 # Ops that read what earlier steps wrote: the suite runs those steps first.
 BEFORE = {"difficulty": ["embed"], "label_issues": ["embed"], "ood_score": ["embed"], "harvest": ["embed", "ood_score"],
           "kmeans": ["embed"], "hierarchical_kmeans": ["embed"], "dedup_semantic": ["embed"],

@@ -96,7 +96,8 @@ class LocalExecutor:
         return meta
 
     def _row(self, stage: Stage, stage_dir: Path, prev: dict) -> dict:
-        tasks = [RowTask(shard, Path(path), stage_dir, self.plan.recipe.seed, steps=tuple(stage.steps))
+        tasks = [RowTask(shard, Path(path), stage_dir, self.plan.recipe.seed, steps=tuple(stage.steps),
+                         cache_dir=self.plan.cache_dir)
                  for shard, path in prev["shards"].items()]
         stats, computed = self._map(stage, tasks, prev["kept"], weight="rows_in")
         meta = _merge(stats, computed=computed)

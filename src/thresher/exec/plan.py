@@ -168,10 +168,20 @@ def _cut_stages(recipe: Recipe, files: list[InputFile], shard_rows: int) -> list
     }
     stages, chain = [], []
     for index, (kind, steps) in enumerate(groups):
-        chain.extend([s.name, s.op.name, s.op.config()] for s in steps)
+        chain.extend([s.name, s.op.name, s.op.config(), *_file_signatures(s.op)] for s in steps)
         blob = json.dumps({**base, "steps": chain}, sort_keys=True, default=str)
         stages.append(Stage(index, kind, steps, hashlib.sha256(blob.encode()).hexdigest()))
     return stages
+
+
+def _file_signatures(op) -> list:
+    """``[[(path, size, mtime_ns), ...]]`` of the files the op reads besides the records, or
+    ``[]`` when it reads none (so that such steps keep their fingerprints)."""
+    files = op.input_files()
+    if not files:
+        return []
+    stats = [(str(f), *((f.stat().st_size, f.stat().st_mtime_ns) if f.exists() else (None, None))) for f in files]
+    return [stats]
 
 
 def _estimate(plan: Plan, records: int, record_bytes: float) -> dict:

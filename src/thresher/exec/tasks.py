@@ -59,6 +59,7 @@ class ShardTask:
 @dataclass(frozen=True)
 class RowTask(ShardTask):
     steps: tuple[Step, ...] = ()
+    cache_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ def _row(task: RowTask) -> dict:
     steps: dict[str, dict] = {}
     removed_parts: list[pa.Table] = []
     for step in task.steps:
-        ctx = OpContext(seed=task.seed, step=step.name)
+        ctx = OpContext(seed=task.seed, step=step.name, cache_dir=task.cache_dir)
         t0, n_in = time.perf_counter(), batch.num_rows
         batch, removed = split(step.op.process(batch, ctx), step.name)
         steps[step.name] = _step_stats(n_in, removed, time.perf_counter() - t0)

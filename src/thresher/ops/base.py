@@ -160,14 +160,20 @@ class Op:
         """Cross-parameter checks; raise ``RecipeError`` naming the parameters."""
 
     def resolve_paths(self, base_dir: Path) -> None:
-        """Make the op's file parameters (``Param(..., extra={"path": True})``) absolute,
-        relative to ``base_dir`` (the recipe file's directory)."""
+        """Make the op's file parameters (``Param(..., extra={"path": True})``, a path or a list
+        of paths) absolute, relative to ``base_dir`` (the recipe file's directory)."""
         for name, param in self.params.items():
             value = getattr(self, name, None)
-            if param.extra.get("path") and isinstance(value, str) and not Path(value).expanduser().is_absolute():
-                resolved = str((Path(base_dir) / value).resolve())
-                setattr(self, name, resolved)
-                self._config[name] = resolved
+            if not param.extra.get("path") or value is None:
+                continue
+            resolved = [_resolve(v, base_dir) for v in value] if isinstance(value, list) else _resolve(value, base_dir)
+            setattr(self, name, resolved)
+            self._config[name] = resolved
+
+    def input_files(self) -> list[Path]:
+        """Files the op reads besides the records (e.g. an eval set): their sizes and mtimes go
+        into the stage fingerprint, so that editing one recomputes the step."""
+        return []
 
     def config(self) -> dict[str, Any]:
         """The resolved parameters (defaults filled in), as they go into YAML and fingerprints."""
@@ -190,6 +196,12 @@ class Op:
     def column(self, suffix: str) -> str:
         """The namespaced name of a computed column, e.g. ``th_language_score``."""
         return f"{COLUMN_PREFIX}{suffix}"
+
+
+def _resolve(value, base_dir: Path):
+    if isinstance(value, str) and not Path(value).expanduser().is_absolute():
+        return str((Path(base_dir) / value).resolve())
+    return value
 
 
 class RowOp(Op):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["word_shingles", "minhash_into", "minhash64_into", "jaccard_sorted"]
+__all__ = ["word_shingles", "word_ngrams_into", "minhash_into", "minhash64_into", "jaccard_sorted"]
 
 _FNV_PRIME = np.uint64(0x100000001B3)
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
@@ -31,10 +31,27 @@ def word_shingles(data, offsets, ngram, out_hash, out_owner):  # pragma: no cove
     to spaces), these are exactly its whitespace-separated words. A word's hash is FNV-1a of
     its bytes, mixed; an n-gram's is the polynomial ``((w0 * M + w1) * M + ...)``. A document
     with ``0 < c < ngram`` words has one shingle, its ``c`` words."""
-    ring = np.empty(ngram, np.uint64)
+    none = np.empty(0, np.int64)
+    return word_ngrams_into(data, offsets, ngram, True, out_hash, out_owner, none, none)
+
+
+@njit(cache=True, nogil=True)
+def word_ngrams_into(data, offsets, ngram, short, out_hash, out_owner, out_start, out_words):  # pragma: no cover
+    """``word_shingles``, with the word index of each n-gram's first word in ``out_start`` and
+    each document's word count in ``out_words`` (when those are not empty); a document with
+    ``0 < c < ngram`` words has one shingle only if ``short``. The polynomial is rolled (the
+    word leaving the window is taken out with ``M ** ngram``): the same values, mod 2**64,
+    as summing the window, in one multiply per word."""
+    ring = np.zeros(ngram, np.uint64)
+    top = np.uint64(1)
+    for _ in range(ngram):
+        top = top * _MULT
+    starts, counts = out_start.shape[0] > 0, out_words.shape[0] > 0
     k = 0
     for d in range(offsets.shape[0] - 1):
         count = 0
+        slot = 0
+        rolled = np.uint64(0)
         in_word = False
         h = _FNV_OFFSET
         end = offsets[d + 1]
@@ -47,23 +64,26 @@ def word_shingles(data, offsets, ngram, out_hash, out_owner):  # pragma: no cove
                 h = (h ^ np.uint64(byte)) * _FNV_PRIME
                 in_word = True
             elif in_word:
-                ring[count % ngram] = _mix64(h)
+                word = _mix64(h)
+                rolled = rolled * _MULT + word
+                if count >= ngram:
+                    rolled -= ring[slot] * top
+                ring[slot] = word
+                slot = slot + 1 if slot + 1 < ngram else 0
                 count += 1
                 in_word = False
                 h = _FNV_OFFSET
                 if count >= ngram:
-                    s = np.uint64(0)
-                    for j in range(count - ngram, count):
-                        s = s * _MULT + ring[j % ngram]
-                    out_hash[k] = s
+                    out_hash[k] = rolled
                     out_owner[k] = d
+                    if starts:
+                        out_start[k] = count - ngram
                     k += 1
             i += 1
-        if 0 < count < ngram:
-            s = np.uint64(0)
-            for j in range(count):
-                s = s * _MULT + ring[j]
-            out_hash[k] = s
+        if counts:
+            out_words[d] = count
+        if short and 0 < count < ngram:
+            out_hash[k] = rolled
             out_owner[k] = d
             k += 1
     return k

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from functools import lru_cache
 
 import numpy as np
@@ -11,7 +12,7 @@ import pyarrow.compute as pc
 from ..text.ngrams import Tokens, mix64, rolling_hashes
 
 __all__ = ["optimal_bands", "recall_bands", "verify_cutoff", "signatures", "shingle_hashes", "shingle_sets",
-           "band_keys", "bucket_edges", "components", "s_curve", "is_empty"]
+           "word_ngrams", "normalize_for_shingles", "band_keys", "bucket_edges", "components", "s_curve", "is_empty"]
 
 
 def s_curve(similarity: float | np.ndarray, bands: int, rows: int):
@@ -84,7 +85,8 @@ def _by_ascii(texts: pa.Array, if_ascii, otherwise) -> pa.Array:
 
 
 def _normalize_unicode(texts: pa.Array) -> pa.Array:
-    texts = pc.utf8_normalize(texts, form="NFKC")
+    # Python's NFKC skips text that its quick check finds normalized: ~8x faster than Arrow's here.
+    texts = pa.array([unicodedata.normalize("NFKC", t) for t in texts.to_pylist()], pa.string())
     return pc.replace_substring_regex(pc.utf8_lower(texts), pattern=r"[^\pL\pN\s]+", replacement=" ")
 
 
@@ -144,14 +146,36 @@ def _word_shingles(norm: pa.Array, ngram: int) -> tuple[np.ndarray, np.ndarray, 
     """Word shingles straight from the normalized texts' UTF-8 buffer (compiled loop)."""
     from .kernels import word_shingles
 
-    norm = norm.cast(pa.large_string())  # 64-bit offsets
-    offsets_buf, data_buf = norm.buffers()[1], norm.buffers()[2]
-    offsets = np.frombuffer(offsets_buf, np.int64)[norm.offset:norm.offset + len(norm) + 1]
-    data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    data, offsets = _utf8(norm)
     capacity = int(offsets[-1] - offsets[0]) // 2 + len(norm) + 1
     hashes, owner = np.empty(capacity, np.uint64), np.empty(capacity, np.int64)
     k = word_shingles(data, offsets, ngram, hashes, owner)
     return hashes[:k], owner[:k], len(norm)
+
+
+def word_ngrams(texts: pa.Array, ngram: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(hashes, doc, start, words)``: every word ``ngram``-gram of the texts, normalized as for
+    word shingles (documents with fewer words have none), with its document, the index of its
+    first word in that document, and each document's word count. Hashes are those of
+    ``shingle_hashes``."""
+    from .kernels import word_ngrams_into
+
+    norm = _normalize_non_ascii(texts)
+    data, offsets = _utf8(norm)
+    capacity = int(offsets[-1] - offsets[0]) // 2 + len(norm) + 1
+    hashes, doc, start = np.empty(capacity, np.uint64), np.empty(capacity, np.int64), np.empty(capacity, np.int64)
+    words = np.empty(max(len(norm), 1), np.int64)  # never empty: the kernel writes counts into it
+    k = word_ngrams_into(data, offsets, ngram, False, hashes, doc, start, words)
+    return hashes[:k], doc[:k], start[:k], words[:len(norm)]
+
+
+def _utf8(norm: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The UTF-8 bytes and 64-bit offsets of a string array, without copying."""
+    norm = norm.cast(pa.large_string())
+    offsets_buf, data_buf = norm.buffers()[1], norm.buffers()[2]
+    offsets = np.frombuffer(offsets_buf, np.int64)[norm.offset:norm.offset + len(norm) + 1]
+    data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    return data, offsets
 
 
 def _char_tokens(texts: pa.Array) -> Tokens:

@@ -1,1 +1,1 @@
-"""Selection ops: rebalancing classes."""
+"""Selection ops: rebalancing classes, decontamination against eval sets."""

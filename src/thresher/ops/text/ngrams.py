@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
-__all__ = ["Tokens", "tokenize", "rolling_hashes", "ngram_fractions", "mix64"]
+__all__ = ["Tokens", "tokenize", "rolling_hashes", "ngram_fractions", "mix64", "word_chunks"]
 
 _MULT = np.uint64(0x9E3779B97F4A7C15)
 #: Documents are processed in chunks of about this many words, which bounds memory.
@@ -72,14 +72,14 @@ def ngram_fractions(texts: pa.Array, top: tuple[int, ...], duplicate: tuple[int,
     """``{"top_2": array, ..., "dup_5": array, ...}``: one value per document of ``texts``."""
     n_docs = len(texts)
     out = {f"top_{n}": np.zeros(n_docs) for n in top} | {f"dup_{n}": np.zeros(n_docs) for n in duplicate}
-    for start, stop in _chunks(texts):
+    for start, stop in word_chunks(texts):
         tokens = tokenize(texts.slice(start, stop - start))
         for key, values in _fractions(tokens, top, duplicate).items():
             out[key][start:stop] = values
     return out
 
 
-def _chunks(texts: pa.Array) -> list[tuple[int, int]]:
+def word_chunks(texts: pa.Array) -> list[tuple[int, int]]:
     """Document ranges of about ``CHUNK_WORDS`` words (estimated from bytes)."""
     sizes = pc.binary_length(texts.fill_null("")).to_numpy(zero_copy_only=False) // 6 + 1
     bounds, start, acc = [], 0, 0
