@@ -151,14 +151,19 @@ class Op:
         """Cross-parameter checks; raise ``RecipeError`` naming the parameters."""
 
     def resolve_paths(self, base_dir: Path) -> None:
-        """Make the op's file parameters (``Param(..., extra={"path": True})``) absolute,
-        relative to ``base_dir`` (the recipe file's directory)."""
+        """Make the op's file parameters (``Param(..., extra={"path": True})``, a path or a list
+        of paths) absolute, relative to ``base_dir`` (the recipe file's directory)."""
+
+        def absolute(value: str) -> str:
+            return value if Path(value).expanduser().is_absolute() else str((Path(base_dir) / value).resolve())
+
         for name, param in self.params.items():
             value = getattr(self, name, None)
-            if param.extra.get("path") and isinstance(value, str) and not Path(value).expanduser().is_absolute():
-                resolved = str((Path(base_dir) / value).resolve())
-                setattr(self, name, resolved)
-                self._config[name] = resolved
+            if not param.extra.get("path") or value is None:
+                continue
+            resolved = absolute(value) if isinstance(value, str) else [absolute(v) for v in value]
+            setattr(self, name, resolved)
+            self._config[name] = resolved
 
     def config(self) -> dict[str, Any]:
         """The resolved parameters (defaults filled in), as they go into YAML and fingerprints."""

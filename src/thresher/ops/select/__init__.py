@@ -1,1 +1,1 @@
-"""Selection ops: rebalancing classes."""
+"""Selection ops: rebalancing classes, importance resampling toward a target (DSIR)."""
