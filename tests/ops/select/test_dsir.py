@@ -149,6 +149,11 @@ def test_bad_input_is_rejected_with_clear_errors(tmp_path, mixed):
     empty = write_jsonl(tmp_path / "empty_text.jsonl", [{"text": ""}, {"text": "   "}])
     with pytest.raises(InputError, match="target_files hold no text"):
         _run(tmp_path / "b", pool, {"target_files": [str(empty)], "size": 5})
+    nofield = write_jsonl(tmp_path / "nofield.jsonl", [{"content": "some target text"}])
+    op = DSIR(target_files=[str(nofield)], size=1)
+    batch = pa.RecordBatch.from_pydict({"id": ["a"], "text": ["a pool text"]})
+    with pytest.raises(InputError, match="dsir.target_files: .*text field 'text' is missing.*Set dsir.target_text"):
+        op.decide(op.keys(batch, OpContext()), OpContext())
     with pytest.raises(InputError, match=r"size 5000 is more than the pool holds \(1889 records\)"):
         _run(tmp_path / "c", pool, {"target_files": [str(target)], "size": 5000})
     with pytest.raises(InputError, match="min_tokens=100000"):

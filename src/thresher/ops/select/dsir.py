@@ -185,7 +185,7 @@ class DSIR(GlobalOp):
         chosen = importance_resample(logw, k, seed=ctx.seed, eligible=tokens >= self.min_tokens, top_k=self.top_k)
         in_parts = np.zeros(len(chosen), bool)
         in_parts[position] = chosen
-        selected = _counts(parts, self.num_buckets, rows=in_parts)
+        selected = _selected_counts(parts, self.num_buckets, in_parts)
         ctx.info.update(self._report(raw, target, selected, target_records, logw, chosen))
         reasons = np.full(len(logw), None, object)
         reasons[~chosen] = reason(f"not selected by {step}",
@@ -196,9 +196,8 @@ class DSIR(GlobalOp):
 
     def _models(self, parts: KeyParts) -> tuple[np.ndarray, np.ndarray, int]:
         """Bucket counts of the raw data and of the target, and the target's record count."""
-        raw = _counts(parts, self.num_buckets)
+        raw, target, records = _pool_counts(parts, self.num_buckets, with_target=self.target_expr is not None)
         if self.target_expr is not None:
-            target, records = _counts(parts, self.num_buckets, target_column=True), _target_rows(parts)
             where = f"no record matches {self.name}.target_expr {self.target_expr!r}"
         else:
             target, records = self._file_counts()
@@ -223,12 +222,16 @@ class DSIR(GlobalOp):
 
         counts, records = np.zeros(self.num_buckets, np.int64), 0
         options = ReadOptions(text_field=self.target_text_field)
-        for path in self._target_paths():
-            for batch, _ in read_batches(path, str(path), options):
-                if batch is not None:
-                    bags = hashed_ngrams(batch.column("text"), num_buckets=self.num_buckets, ngrams=self.ngrams)
-                    counts += bucket_counts(bags.buckets, self.num_buckets)
-                    records += batch.num_rows
+        try:
+            for path in self._target_paths():
+                for batch, _ in read_batches(path, str(path), options):
+                    if batch is not None:
+                        bags = hashed_ngrams(batch.column("text"), num_buckets=self.num_buckets, ngrams=self.ngrams)
+                        counts += bucket_counts(bags.buckets, self.num_buckets)
+                        records += batch.num_rows
+        except InputError as exc:
+            hint = f" Set {self.name}.target_text_field to their text field." if "text field" in str(exc) else ""
+            raise InputError(f"{self.name}.target_files: {exc}{hint}") from None
         return counts, records
 
     def _budget(self, n: int, eligible: int) -> int:
@@ -250,18 +253,26 @@ class DSIR(GlobalOp):
                 "logweight_mean_selected": round(float(logw[chosen].mean()), 4) if chosen.any() else None}
 
 
-def _counts(parts: KeyParts, num_buckets: int, *, target_column: bool = False,
-            rows: np.ndarray | None = None) -> np.ndarray:
-    """Bucket counts over every record, over the target records, or over ``rows`` (a mask in
-    part order), reading one part at a time."""
-    counts = np.zeros(num_buckets, np.int64)
-    for offset, table in parts.iter(["grams"] + (["target"] if target_column else [])):
+def _pool_counts(parts: KeyParts, num_buckets: int, *, with_target: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    """Bucket counts of every record, and of the target records (``target`` column) and how
+    many they are, in one pass over the parts."""
+    raw, target, records = np.zeros(num_buckets, np.int64), np.zeros(num_buckets, np.int64), 0
+    for _, table in parts.iter(["grams"] + (["target"] if with_target else [])):
         values, parents = _flat(table)
-        if target_column or rows is not None:
-            keep = table.column("target").to_numpy(zero_copy_only=False) if target_column \
-                else rows[offset:offset + table.num_rows]
-            values = values[keep[parents]]
-        counts += bucket_counts(values, num_buckets)
+        raw += bucket_counts(values, num_buckets)
+        if with_target:
+            keep = table.column("target").to_numpy(zero_copy_only=False)
+            target += bucket_counts(values[keep[parents]], num_buckets)
+            records += int(keep.sum())
+    return raw, target, records
+
+
+def _selected_counts(parts: KeyParts, num_buckets: int, rows: np.ndarray) -> np.ndarray:
+    """Bucket counts of the records of ``rows`` (a mask in part order)."""
+    counts = np.zeros(num_buckets, np.int64)
+    for offset, table in parts.iter(["grams"]):
+        values, parents = _flat(table)
+        counts += bucket_counts(values[rows[offset:offset + table.num_rows][parents]], num_buckets)
     return counts
 
 
@@ -270,10 +281,6 @@ def _flat(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     grams = table.column("grams").combine_chunks()
     lengths = np.diff(grams.offsets.to_numpy())
     return grams.flatten().to_numpy(), np.repeat(np.arange(len(grams)), lengths)
-
-
-def _target_rows(parts: KeyParts) -> int:
-    return sum(int(t.column("target").to_numpy(zero_copy_only=False).sum()) for _, t in parts.iter(["target"]))
 
 
 def _weights(parts: KeyParts, log_ratio: np.ndarray) -> tuple[pa.Table, np.ndarray]:
