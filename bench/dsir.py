@@ -61,7 +61,7 @@ for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-from common import git_commit, read_jsonl  # noqa: E402
+from common import git_commit, read_jsonl, write_jsonl  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 PEERS = HERE / ".venv-peers" / "bin" / "python"
@@ -99,14 +99,6 @@ json.dump({"version": version("data-selection"), "fit_s": t1 - t0, "weights_s": 
 
 def log(msg: str) -> None:
     print(f"[{time.perf_counter() - T0:7.1f}s] {msg}", file=sys.stderr, flush=True)
-
-
-def write_jsonl(rows: list[dict], path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    return path
 
 
 def split(rows: list[dict], label: str) -> tuple[list[dict], list[dict]]:
@@ -326,12 +318,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=HERE / "out" / "dsir.json")
     ap.add_argument("--peers", type=Path, default=PEERS, help="the python of bench/.venv-peers")
     args = ap.parse_args(argv)
+    load_start = os.getloadavg()[0]
     rows = read_jsonl(args.data / "pool.jsonl")
     log(f"{len(rows)} passages from {args.data}")
     results = [bench_target(rows, label, args) for label in args.targets]
     cmd = "python bench/dsir.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     header = (f"{datetime.date.today().isoformat()}, commit {git_commit()}, {os.cpu_count()} CPUs, "
-              f"workers {args.workers}; `{cmd.strip()}`")
+              f"workers {args.workers}, load average {load_start:.1f} at the start and {os.getloadavg()[0]:.1f} at "
+              f"the end (other work on the machine slows every timing); `{cmd.strip()}`")
     print(header)
     print(tables(results))
     args.json.parent.mkdir(parents=True, exist_ok=True)
