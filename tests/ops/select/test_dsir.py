@@ -166,3 +166,10 @@ def test_bad_input_is_rejected_with_clear_errors(tmp_path, mixed):
         DSIR(target_expr="source ==", size=3)
     with pytest.raises(RecipeError, match="dsir.num_buckets must be an int in"):
         DSIR(target_expr="x == 1", size=3, num_buckets=1)
+
+
+def test_target_files_are_relative_to_the_recipe(tmp_path, mixed):
+    pool, target = mixed
+    recipe = Recipe.from_dict(make_recipe(tmp_path, pool, [{"dsir": {"target_files": [target.name], "size": 5}}]),
+                              base_dir=target.parent)
+    assert recipe.steps[0].op.target_files == [str(target)]
