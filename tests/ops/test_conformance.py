@@ -17,7 +17,8 @@ from thresher.ops.base import RowResult
 REQUIRED = {"filter": {"expr": "len(text) > 10"}, "sample_balanced": {"fraction": 0.5},
             "embed": {"precomputed": "vec"}, "rebalance": {"label": "th_source", "max_per_class": 1},
             "label_issues": {"label": "group", "folds": 2}, "ood_score": {"label": "group", "folds": 2, "knn_k": 3},
-            "harvest": {"budget": 4}, "difficulty": {"label": "group", "epochs": 2, "seeds": 1, "hidden": 8},
+            "harvest": {"budget": 4}, "dsir": {"target_expr": "group == 'a'", "fraction": 0.5},
+            "difficulty": {"label": "group", "epochs": 2, "seeds": 1, "hidden": 8},
             "quality_classifier": {"model": "/tmp/thresher-conformance-quality.pkl", "label": "good",
                                    "features": "tfidf", "folds": 2},
             "decontaminate": {"eval": [str(Path(__file__).parent / "select" / "data" / "zen.jsonl")]}}

@@ -12,7 +12,7 @@ from ..params import Param
 from .base import OpContext, RowOp, RowResult, reason
 from .registry import register_op
 
-__all__ = ["Filter", "compile_expression"]
+__all__ = ["Filter", "compile_expression", "compile_mask", "expression_columns"]
 
 _COMPARE = {ast.Eq: pc.equal, ast.NotEq: pc.not_equal, ast.Lt: pc.less, ast.LtE: pc.less_equal,
             ast.Gt: pc.greater, ast.GtE: pc.greater_equal}
@@ -22,8 +22,9 @@ _FUNCS = {"len": pc.utf8_length, "lower": pc.utf8_lower, "upper": pc.utf8_upper,
 _METHODS = {"startswith": pc.starts_with, "endswith": pc.ends_with, "contains": pc.match_substring}
 
 
-def compile_expression(expr: str):
+def compile_expression(expr: str, owner: str = "filter.expr"):
     """Parse ``expr`` into a function ``batch -> boolean array``; reject anything not allowed.
+    ``owner`` (the step and parameter, e.g. ``dsir.target_expr``) starts every error message.
 
     Allowed: column names, numbers, strings, lists, ``and``/``or``/``not``, comparisons
     (``== != < <= > >=``, ``in``, ``not in``), ``+ - * /``, ``len(x)``, ``lower(x)``,
@@ -33,19 +34,45 @@ def compile_expression(expr: str):
     try:
         tree = ast.parse(expr, mode="eval")
     except SyntaxError as exc:
-        msg = f"filter.expr is not a valid expression: {exc.msg} at column {exc.offset}: {expr!r}"
+        msg = f"{owner} is not a valid expression: {exc.msg} at column {exc.offset}: {expr!r}"
         raise RecipeError(msg) from None
-    _check(tree.body, expr)
-    return lambda batch: _eval(tree.body, batch)
+    _check(tree.body, expr, owner)
+    return lambda batch: _eval(tree.body, batch, owner)
 
 
-def _check(node: ast.AST, expr: str) -> None:
+def compile_mask(expr: str, owner: str = "filter.expr"):
+    """Like ``compile_expression``, for a condition: the function gives one boolean per row,
+    null (a missing value) as false, and raises an ``InputError`` when ``expr`` is not true/false."""
+    fn = compile_expression(expr, owner)
+
+    def mask(batch: pa.RecordBatch) -> pa.Array:
+        value = fn(batch)
+        if not pa.types.is_boolean(value.type):
+            raise InputError(f"{owner} must give true/false, got {value.type} from {expr!r}")
+        if isinstance(value, pa.Scalar):
+            value = pa.array([value.as_py()] * batch.num_rows, pa.bool_())
+        return pc.fill_null(value, False)
+
+    return mask
+
+
+def expression_columns(expr: str) -> list[str]:
+    """The column names that ``expr`` reads (sorted), e.g. for an op's ``key_columns``.
+
+    >>> expression_columns("len(text) > 5 and lang in ['en']")
+    ['lang', 'text']
+    """
+    return sorted({node.id for node in ast.walk(ast.parse(expr, mode="eval")) if isinstance(node, ast.Name)}
+                  - set(_FUNCS))
+
+
+def _check(node: ast.AST, expr: str, owner: str) -> None:
     allowed = (ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub, ast.Compare, ast.BinOp,
                ast.Name, ast.Constant, ast.List, ast.Tuple, ast.Load, ast.Call, ast.Attribute, ast.In, ast.NotIn,
                *_COMPARE, ast.Add, ast.Sub, ast.Mult, ast.Div)
     for child in ast.walk(node):
         if not isinstance(child, allowed):
-            raise RecipeError(f"filter.expr: {type(child).__name__} is not allowed in {expr!r}; "
+            raise RecipeError(f"{owner}: {type(child).__name__} is not allowed in {expr!r}; "
                               "use columns, constants, comparisons, and/or/not, + - * /, and the functions "
                               f"{sorted(_FUNCS)} or methods {sorted(_METHODS)}.")
         if isinstance(child, ast.Call):
@@ -53,54 +80,54 @@ def _check(node: ast.AST, expr: str) -> None:
             ok = (isinstance(fn, ast.Name) and fn.id in _FUNCS) or (
                 isinstance(fn, ast.Attribute) and fn.attr in _METHODS)
             if not ok or child.keywords:
-                raise RecipeError(f"filter.expr: call {ast.unparse(child)!r} is not allowed; functions: "
+                raise RecipeError(f"{owner}: call {ast.unparse(child)!r} is not allowed; functions: "
                                   f"{sorted(_FUNCS)}, methods: {sorted(_METHODS)}.")
         if isinstance(child, ast.Attribute) and child.attr not in _METHODS:
-            raise RecipeError(f"filter.expr: attribute {child.attr!r} is not allowed; methods: {sorted(_METHODS)}.")
+            raise RecipeError(f"{owner}: attribute {child.attr!r} is not allowed; methods: {sorted(_METHODS)}.")
 
 
-def _eval(node: ast.AST, batch: pa.RecordBatch):
+def _eval(node: ast.AST, batch: pa.RecordBatch, owner: str):
     if isinstance(node, ast.Constant):
         return pa.scalar(node.value)
     if isinstance(node, ast.Name):
         if node.id not in batch.schema.names:
-            raise InputError(f"filter.expr: no column {node.id!r}; columns: {batch.schema.names}")
+            raise InputError(f"{owner}: no column {node.id!r}; columns: {batch.schema.names}")
         return batch.column(node.id)
     if isinstance(node, (ast.List, ast.Tuple)):
         return [n.value for n in node.elts if isinstance(n, ast.Constant)]
     if isinstance(node, ast.BoolOp):
         fn = pc.and_kleene if isinstance(node.op, ast.And) else pc.or_kleene
-        values = [_eval(v, batch) for v in node.values]
+        values = [_eval(v, batch, owner) for v in node.values]
         out = values[0]
         for v in values[1:]:
             out = fn(out, v)
         return out
     if isinstance(node, ast.UnaryOp):
-        value = _eval(node.operand, batch)
+        value = _eval(node.operand, batch, owner)
         return pc.invert(value) if isinstance(node.op, ast.Not) else pc.negate(value)
     if isinstance(node, ast.BinOp):
-        return _ARITH[type(node.op)](_eval(node.left, batch), _eval(node.right, batch))
+        return _ARITH[type(node.op)](_eval(node.left, batch, owner), _eval(node.right, batch, owner))
     if isinstance(node, ast.Compare):
-        return _compare(node, batch)
+        return _compare(node, batch, owner)
     if isinstance(node, ast.Call):
         if isinstance(node.func, ast.Name):
-            return _FUNCS[node.func.id](*[_eval(a, batch) for a in node.args])
-        target = _eval(node.func.value, batch)
+            return _FUNCS[node.func.id](*[_eval(a, batch, owner) for a in node.args])
+        target = _eval(node.func.value, batch, owner)
         pattern = node.args[0].value if node.args and isinstance(node.args[0], ast.Constant) else None
         if not isinstance(pattern, str):
-            raise InputError(f"filter.expr: {node.func.attr}() takes one string, in {ast.unparse(node)!r}")
+            raise InputError(f"{owner}: {node.func.attr}() takes one string, in {ast.unparse(node)!r}")
         return _METHODS[node.func.attr](target, pattern=pattern)
-    raise InputError(f"filter.expr: cannot evaluate {ast.unparse(node)!r}")  # pragma: no cover
+    raise InputError(f"{owner}: cannot evaluate {ast.unparse(node)!r}")  # pragma: no cover
 
 
-def _compare(node: ast.Compare, batch: pa.RecordBatch):
-    left = _eval(node.left, batch)
+def _compare(node: ast.Compare, batch: pa.RecordBatch, owner: str):
+    left = _eval(node.left, batch, owner)
     result = None
     for op, comparator in zip(node.ops, node.comparators):
-        right = _eval(comparator, batch)
+        right = _eval(comparator, batch, owner)
         if isinstance(op, (ast.In, ast.NotIn)):
             if not isinstance(right, list):
-                raise InputError("filter.expr: `in` needs a list of constants on its right, e.g. x in ['a', 'b']")
+                raise InputError(f"{owner}: `in` needs a list of constants on its right, e.g. x in ['a', 'b']")
             value = pc.is_in(left, value_set=pa.array(right))
             value = pc.invert(value) if isinstance(op, ast.NotIn) else value
         else:
@@ -131,17 +158,12 @@ class Filter(RowOp):
     def validate(self) -> None:
         if not self.expr:
             raise RecipeError("filter.expr is required, e.g. expr: \"len(text) > 100\".")
-        self._cache_fn = compile_expression(self.expr)
+        self._cache_fn = compile_mask(self.expr)
 
     def process(self, batch: pa.RecordBatch, ctx: OpContext) -> RowResult:
         if getattr(self, "_cache_fn", None) is None:
-            self._cache_fn = compile_expression(self.expr)
-        mask = self._cache_fn(batch)
-        if isinstance(mask, pa.Scalar):
-            mask = pa.array([mask.as_py()] * batch.num_rows, pa.bool_())
-        if not pa.types.is_boolean(mask.type):
-            raise InputError(f"filter.expr must give true/false, got {mask.type} from {self.expr!r}")
-        keep = pc.fill_null(mask, False)
+            self._cache_fn = compile_mask(self.expr)
+        keep = self._cache_fn(batch)
         text = reason("filter", f"not ({self.expr})")
         reasons = pc.if_else(keep, pa.scalar(None, pa.string()), pa.scalar(text, pa.string()))
         return RowResult(batch, reasons)

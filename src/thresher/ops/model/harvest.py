@@ -13,7 +13,7 @@ from ...recipe import default_cache_dir
 from ..base import GlobalOp, KeyParts, OpContext, reason
 from ..embed.cache import EmbeddingCache, keys_from_hex
 from ..embed.vectors import EMBEDDING_KEY
-from ..filter import compile_expression
+from ..filter import compile_mask, expression_columns
 from ..registry import register_op
 from .ood import PREDICTED
 
@@ -87,15 +87,14 @@ class Harvest(GlobalOp):
             if not isinstance(q, (int, float)) or isinstance(q, bool) or q < 0:
                 raise RecipeError(f"{self.name}.quotas[{c!r}] must be a fraction of the budget or a count, got {q!r}.")
         if self.where:
-            compile_expression(self.where)
+            compile_mask(self.where, f"{self.name}.where")
 
     def holds(self) -> str:
         return "id, score, class, pool flag (and the embedding) per record"
 
     def key_columns(self) -> list[str] | None:
-        if self.where:
-            return None  # the expression may read any column
-        return ["id", self.by, self.class_column] + ([EMBEDDING_KEY] if self.max_similarity is not None else [])
+        columns = ["id", self.by, self.class_column] + ([EMBEDDING_KEY] if self.max_similarity is not None else [])
+        return list(dict.fromkeys(columns + (expression_columns(self.where) if self.where else [])))
 
     def keys(self, batch: pa.RecordBatch, ctx: OpContext) -> pa.Table:
         names = batch.schema.names
@@ -107,10 +106,7 @@ class Harvest(GlobalOp):
         cols["class"] = pc.cast(batch.column(self.class_column), pa.string()) if self.class_column in names \
             else pa.nulls(batch.num_rows, pa.string())
         if self.where:
-            mask = compile_expression(self.where)(batch)
-            if isinstance(mask, pa.Scalar):
-                mask = pa.array([mask.as_py()] * batch.num_rows, pa.bool_())
-            cols["pool"] = pc.fill_null(mask, False)
+            cols["pool"] = compile_mask(self.where, f"{self.name}.where")(batch)
         if self.max_similarity is not None:
             if EMBEDDING_KEY not in names:
                 raise InputError(f"{self.name}.max_similarity needs embeddings: add an `- embed: {{}}` step before it.")

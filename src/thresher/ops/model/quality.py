@@ -68,6 +68,10 @@ class QualityClassifier(GlobalOp):
         if not self.model:
             raise RecipeError(f"{self.name}.model is required: the file the classifier is saved to or read from.")
 
+    def input_files(self) -> list[Path]:
+        """The saved model when applying one: replacing it recomputes the step."""
+        return [Path(self.model)] if self.label is None and Path(self.model).is_file() else []
+
     def holds(self) -> str:
         return "id, label and features per record"
 

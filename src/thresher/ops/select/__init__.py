@@ -1,1 +1,2 @@
-"""Selection ops: rebalancing classes, decontamination against eval sets."""
+"""Selection ops: rebalancing classes, decontamination against eval sets, importance resampling
+toward a target (DSIR)."""
