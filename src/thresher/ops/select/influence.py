@@ -63,8 +63,9 @@ class Influence(GlobalOp):
     probs = logits = None  # the proxy is always trained here: the scores need its gradients
     params = {
         "label": MODEL_PARAMS["label"],
-        "classes": MODEL_PARAMS["classes"],
-        "features": MODEL_PARAMS["features"],
+        "classes": Param(list, None, "the class names (default: the sorted labels)", item=str, nullable=True),
+        "features": Param(str, "embedding", "the proxy's features: the embed step's vectors, or TF-IDF of the text",
+                          choices=("embedding", "tfidf")),
         "c": MODEL_PARAMS["c"],
         "target": Param(str, None, "the target (evaluation) file of labelled records, relative to the recipe",
                         nullable=True, extra={"path": True}),
