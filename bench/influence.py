@@ -30,10 +30,10 @@ record instead of summed; proxies trained on other random halves, ``default_rng(
 LDS = the Spearman correlation over the subsets of predicted vs actual, averaged over the
 target records (± the standard error over them), by ``proj_dim`` (the dimension used is printed:
 with embeddings the exact gradient has 7 x 257 = 1799 values, so 2048 means no projection) and
-ensemble size (members 1..E of the same run). Also the damping (the kernel's ridge, default
-1/C) times 0.1 and 10, and "no kernel": damping 1e9, which makes the scores proportional to the
-plain gradient dot products phi_z . phi_i (the kernel-free TracIn-style baseline; Spearman
-ignores the scale).
+ensemble size (members 1..E of the same run). Also the damping (the kernel's ridge; the op's
+default is 10/C) at ``--dampings`` multiples of 1/C, and "no kernel": damping 1e9, which
+makes the scores proportional to the plain gradient dot products phi_z . phi_i (the
+kernel-free TracIn-style baseline; Spearman ignores the scale).
 
 **2. Selection.** For data seeds ``--seeds``, three pools: *none* (the true labels),
 *uniform:r* (a fraction r of the pool, chosen by ``default_rng(s)``, relabelled to a uniformly
@@ -42,7 +42,7 @@ the other class with the highest mean probability among the class's records unde
 trained on the whole clean pool, seed 0; the map is printed). The target and held-out sets keep
 their true labels. thresher runs ``embed: {model: static}`` then ``influence: {target: <target
 file>, embed: {model: static}}`` (defaults: 3 proxies on halves, proj_dim 2048 = exact here,
-damping 1/C) over the pool written as JSONL, recipe seed s; ``th_influence`` is read back. For
+damping 10/C) over the pool written as JSONL, recipe seed s; ``th_influence`` is read back. For
 each budget k (a fraction of the pool) three removals: the k lowest ``th_influence`` (what
 ``remove_harmful: k`` removes when at least k are negative; the count of negatives is printed,
 and the op's own ``remove_harmful`` run is checked to remove the same ids for seed 0, class
@@ -131,26 +131,31 @@ def lds(args, data: Data) -> dict:
     for features in args.lds_features:
         x, xt = (data.x, data.x_target) if features == "embedding" else data.tfidf()
         n, k = len(data.y), len(data.classes)
-        masks = np.zeros((args.subsets, n), bool)
-        actual = np.zeros((args.subsets, len(data.y_target)))
+        saved = args.work / f"lds-{features}-{n}-{len(data.y_target)}-{args.subsets}.npz"
         t0 = time.perf_counter()
-        for j in range(args.subsets):
-            rows = np.sort(np.random.default_rng(10_000 + j).choice(n, n // 2, replace=False))
-            masks[j, rows] = True
-            _, z = fit_predict(x[rows], data.y[rows], xt, k)
-            actual[j] = margins(z, data.y_target)
-        log(f"LDS {features}: {args.subsets} retrainings in {time.perf_counter() - t0:.1f}s")
-        out[features] = {"retrain_seconds": time.perf_counter() - t0, "rows": _lds_rows(args, data, x, xt, masks,
-                                                                                         actual)}
+        if saved.exists():  # the same draws: the retrainings are only done once
+            masks, actual, seconds = (np.load(saved)[name] for name in ("masks", "actual", "seconds"))
+        else:
+            masks = np.zeros((args.subsets, n), bool)
+            actual = np.zeros((args.subsets, len(data.y_target)))
+            for j in range(args.subsets):
+                rows = np.sort(np.random.default_rng(10_000 + j).choice(n, n // 2, replace=False))
+                masks[j, rows] = True
+                _, z = fit_predict(x[rows], data.y[rows], xt, k)
+                actual[j] = margins(z, data.y_target)
+            seconds = time.perf_counter() - t0
+            np.savez(saved, masks=masks, actual=actual, seconds=seconds)
+        log(f"LDS {features}: {args.subsets} retrainings in {float(seconds):.1f}s")
+        out[features] = {"retrain_seconds": float(seconds), "rows": _lds_rows(args, data, x, xt, masks, actual)}
     return out
 
 
 def _lds_rows(args, data: Data, x, xt, masks, actual) -> list[dict]:
     rows = []
     emax = max(args.ensembles)
-    settings = [(p, None, "") for p in args.proj_dims] + \
-        [(max(args.proj_dims), d, label) for d, label in ((0.1, "damping 0.1/C"), (10.0, "damping 10/C"),
-                                                         (1e9, "no kernel (gradient dot product)"))]
+    settings = [(p, None, "damping: the op's default") for p in args.proj_dims] + \
+        [(max(args.proj_dims), m, f"damping {m:g}/C") for m in args.dampings] + \
+        [(max(args.proj_dims), 1e9, "no kernel (gradient dot product)")]
     for proj_dim, damping, label in settings:
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory() as work:
@@ -159,7 +164,7 @@ def _lds_rows(args, data: Data, x, xt, masks, actual) -> list[dict]:
         scores = {e: _lds_of(masks, actual, res.scores(e)) for e in args.ensembles}
         rows.append({"proj_dim": proj_dim, "used": res.projection.out_dim, "setting": label, "seconds": seconds,
                      "lds": scores, "target_accuracy": float(np.mean(res.target_accuracy))})
-        log(f"  proj {proj_dim} {label or 'damping 1/C'}: " + ", ".join(f"E={e} {m:.3f}" for e, (m, _) in
+        log(f"  proj {proj_dim} {label}: " + ", ".join(f"E={e} {m:.3f}" for e, (m, _) in
                                                                           scores.items()) + f" ({seconds:.1f}s)")
     return rows
 
@@ -191,7 +196,7 @@ def confusable_map(data: Data) -> np.ndarray:
 
 
 def noisy_labels(y: np.ndarray, k: int, kind: str, rate: float, seed: int, cmap: np.ndarray) -> np.ndarray:
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng([seed, 1])
     flipped = np.sort(rng.choice(len(y), int(round(rate * len(y))), replace=False)) if kind != "none" else []
     noisy = y.copy()
     if kind == "uniform":
@@ -256,7 +261,7 @@ def _removals(args, data: Data, labels: np.ndarray, tau: np.ndarray, seed: int) 
     flipped = labels != data.y
     p, _ = fit_predict(data.x, labels, data.x, k)
     loss = -np.log(np.clip(p[np.arange(n), labels], 1e-12, None))
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng([seed, 2])  # independent of the noise's generator
     rows = [{"budget": 0.0, "method": "none", **_retrain(data, labels, np.arange(n)), "flipped_share": None}]
     for budget in args.budgets:
         kk = int(round(budget * n))
@@ -296,7 +301,7 @@ def print_lds(result: dict, args) -> None:
         print("|---|---|" + "---|" * len(args.ensembles) + "---|---|")
         for r in entry["rows"]:
             cells = " | ".join(f"{m:.3f} ± {se:.3f}" for m, se in (r["lds"][e] for e in args.ensembles))
-            print(f"| {r['proj_dim']} ({r['used']}) | {r['setting'] or 'damping 1/C'} | {cells} | "
+            print(f"| {r['proj_dim']} ({r['used']}) | {r['setting']} | {cells} | "
                   f"{r['seconds']:.1f} | {r['target_accuracy']:.3f} |")
 
 
@@ -344,6 +349,8 @@ def main(argv=None) -> int:
     ap.add_argument("--subsets", type=int, default=50)
     ap.add_argument("--proj-dims", type=int, nargs="+", default=[128, 512, 2048])
     ap.add_argument("--ensembles", type=int, nargs="+", default=[1, 3, 5])
+    ap.add_argument("--dampings", type=float, nargs="+", default=[0.1, 1, 10, 100],
+                    help="kernel ridge as multiples of 1/C, at the largest proj_dim")
     ap.add_argument("--lds-features", nargs="+", default=["embedding", "tfidf"], choices=("embedding", "tfidf"))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--budgets", type=float, nargs="+", default=[0.05, 0.1, 0.2])

@@ -44,8 +44,10 @@ class Influence(GlobalOp):
     the exact gradients when they are smaller), factored by class as LoGra does for a linear
     layer (Choe et al. 2024); score ``phi_target^T (Phi^T Phi + damping I)^-1 phi_i`` summed over
     the targets, averaged over the proxies and times the mean ``Q = 1 - p_i`` (Algorithm 1).
-    ``damping`` defaults to ``1 / c``, the proxy's own penalty. Projected features stream to a
-    memmap in the stage's work dir and the kernel is accumulated chunk by chunk.
+    ``damping`` defaults to ``10 / c``, ten times the proxy's own penalty (the kernel of margin
+    gradients outweighs the loss curvature; 10 had the best linear datamodeling score in
+    ``bench/influence.py``). Projected features stream to a memmap in the stage's work dir and
+    the kernel is accumulated chunk by chunk.
 
     ``select: k`` keeps the k records of highest utility; ``remove_harmful: k`` removes the k
     most negative (only records below 0); otherwise it annotates. Ties go by id. Unlabelled
@@ -81,7 +83,7 @@ class Influence(GlobalOp):
         "ensemble": Param(int, 3, "proxies averaged", low=1),
         "subset": Param(float, 0.5, "the fraction of the labelled records each proxy trains on", low=0, high=1,
                         low_open=True),
-        "damping": Param(float, None, "added to the kernel's diagonal (default 1 / c)", low=0, nullable=True),
+        "damping": Param(float, None, "added to the kernel's diagonal (default 10 / c)", low=0, nullable=True),
         "select": Param(int, None, "keep the k records of highest utility", low=0, nullable=True),
         "remove_harmful": Param(int, None, "remove the k records of most negative utility", low=0, nullable=True),
     }
