@@ -27,9 +27,9 @@ __all__ = ["margins", "margin_gradients", "Projection", "TrakResult", "trak_scor
 _B_ROWS = 8192
 #: The kernel's default ridge, times ``1 / C`` (the proxy's own L2 penalty on the summed loss).
 #: Ten times that penalty: TRAK's kernel sums squared margin gradients, which are larger than
-#: the loss curvature they stand in for (that weighs each record by ``p (1 - p)``; the ratio of
-#: traces is 2.6-3.3 on the benchmark's text). Chosen by the linear datamodeling score in
-#: ``bench/influence.py``: 0.95 at 10/C against 0.85 at 1/C and 0.89 at 30/C (embeddings, 2,000
+#: the loss curvature they stand in for (that weighs each record by ``p (1 - p)``, the margin
+#: gradients do not). Chosen by the linear datamodeling score in
+#: ``bench/influence.py``: 0.95 at 10/C, 0.85 at 1/C, 0.85-0.89 at 30/C (embeddings, 2,000
 #: and 6,000 records).
 DAMPING = 10.0
 
