@@ -7,7 +7,7 @@ import json
 import subprocess
 from pathlib import Path
 
-__all__ = ["git_commit", "read_jsonl", "REPO"]
+__all__ = ["git_commit", "read_jsonl", "write_jsonl", "REPO"]
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -24,3 +24,12 @@ def git_commit(short: bool = True) -> str:
 def read_jsonl(path: Path) -> list[dict]:
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+def write_jsonl(rows: list[dict], path: Path) -> Path:
+    """Rows as JSONL (UTF-8, one object a line), parent directories created."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    return path

@@ -72,21 +72,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
-from common import REPO, git_commit, read_jsonl  # noqa: E402
+from common import REPO, git_commit, read_jsonl, write_jsonl  # noqa: E402
 
 T0 = time.perf_counter()
 
 
 def log(msg: str) -> None:
     print(f"[{time.perf_counter() - T0:7.1f}s] {msg}", file=sys.stderr, flush=True)
-
-
-def write_jsonl(rows: list[dict], path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    return path
 
 
 # --- data ----------------------------------------------------------------------------------------
