@@ -122,7 +122,7 @@ for _name in BLAS_ENV:
 
 import numpy as np  # noqa: E402
 
-from common import git_commit, read_jsonl  # noqa: E402
+from common import git_commit, read_jsonl, write_jsonl  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -150,13 +150,6 @@ json.dump({"version": cleanlab.__version__, "runs": out}, open(d + "/cleanlab.js
 # --- plumbing -------------------------------------------------------------------------------
 def log(msg: str) -> None:
     print(f"[{time.perf_counter() - T0:7.1f}s] {msg}", file=sys.stderr, flush=True)
-
-
-def write_jsonl(rows: list[dict], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
 
 
 class Runner:

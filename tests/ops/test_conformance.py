@@ -21,10 +21,11 @@ REQUIRED = {"filter": {"expr": "len(text) > 10"}, "sample_balanced": {"fraction"
             "difficulty": {"label": "group", "epochs": 2, "seeds": 1, "hidden": 8},
             "quality_classifier": {"model": "/tmp/thresher-conformance-quality.pkl", "label": "good",
                                    "features": "tfidf", "folds": 2},
-            "decontaminate": {"eval": [str(Path(__file__).parent / "select" / "data" / "zen.jsonl")]}}
+            "decontaminate": {"eval": [str(Path(__file__).parent / "select" / "data" / "zen.jsonl")]},
+            "influence": {"label": "group", "target_where": "good", "ensemble": 2}}
 # Ops that read what earlier steps wrote: the suite runs those steps first.
 BEFORE = {"difficulty": ["embed"], "label_issues": ["embed"], "ood_score": ["embed"], "harvest": ["embed", "ood_score"],
-          "kmeans": ["embed"], "hierarchical_kmeans": ["embed"], "dedup_semantic": ["embed"],
+          "influence": ["embed"], "kmeans": ["embed"], "hierarchical_kmeans": ["embed"], "dedup_semantic": ["embed"],
           "sample_balanced": ["embed", "hierarchical_kmeans"]}
 OPS = sorted(all_ops())
 

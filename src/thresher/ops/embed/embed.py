@@ -87,9 +87,13 @@ class Embed(GlobalOp):
         keys = content_keys(self.model_id, hashed)
         return pa.table({"id": batch.column("id"), "key": keys_to_binary(keys), "content": content})
 
-    def apply(self, batch: pa.RecordBatch, decisions: pa.Table, ctx: OpContext) -> RowResult:
+    def content_keys_of(self, batch: pa.RecordBatch) -> np.ndarray:
+        """The cache keys of the batch's records under this step's model (what ``apply`` writes)."""
         hashed, _ = self._contents(batch)
-        return RowResult(set_column(batch, EMBEDDING_KEY, keys_to_hex(content_keys(self.model_id, hashed))))
+        return content_keys(self.model_id, hashed)
+
+    def apply(self, batch: pa.RecordBatch, decisions: pa.Table, ctx: OpContext) -> RowResult:
+        return RowResult(set_column(batch, EMBEDDING_KEY, keys_to_hex(self.content_keys_of(batch))))
 
     # --- over all records ------------------------------------------------------------------
     def decide(self, keys: KeyParts | pa.Table, ctx: OpContext) -> pa.Table:

@@ -8,7 +8,7 @@ import numpy as np
 
 from ...errors import MissingDependencyError
 
-__all__ = ["tfidf_features", "cross_fit", "fit_predict"]
+__all__ = ["tfidf_features", "cross_fit", "fit_predict", "fit_predict_many"]
 
 
 def _sklearn():
@@ -82,18 +82,33 @@ def fit_predict(x_train, y_train: np.ndarray, x_test, n_classes: int, *, seed: i
                 c: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Train on ``(x_train, y_train)``; probabilities and logits of ``x_test`` over all
     ``n_classes`` (a class absent from the training rows gets probability 0)."""
-    probs = np.zeros((x_test.shape[0], n_classes))
-    logits = np.full((x_test.shape[0], n_classes), -1e9)
+    return fit_predict_many(x_train, y_train, [x_test], n_classes, seed=seed, c=c)[0]
+
+
+def fit_predict_many(x_train, y_train: np.ndarray, x_tests: list, n_classes: int, *, seed: int = 0,
+                     c: float = 1.0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``fit_predict`` with one model for several test matrices: ``(probs, logits)`` of each."""
     present = np.unique(y_train)
     if len(present) == 1:  # one class: nothing to learn
-        probs[:, present[0]] = 1.0
-        logits[:, present[0]] = 0.0
-        return probs, logits
+        return [_constant(x.shape[0], n_classes, present[0]) for x in x_tests]
+    out = []
     with _one_blas_thread():
         model = _model(c, seed).fit(x_train, y_train)
-        probs[:, model.classes_] = model.predict_proba(x_test)
-        z = model.decision_function(x_test)
-    if z.ndim == 1:  # binary: sklearn gives one margin z; as two logits, symmetric (-z/2, z/2)
-        z = np.stack([-z / 2, z / 2], axis=1)
-    logits[:, model.classes_] = z
+        for x_test in x_tests:
+            probs = np.zeros((x_test.shape[0], n_classes))
+            logits = np.full((x_test.shape[0], n_classes), -1e9)
+            probs[:, model.classes_] = model.predict_proba(x_test)
+            z = model.decision_function(x_test)
+            if z.ndim == 1:  # binary: sklearn gives one margin z; as two logits, symmetric (-z/2, z/2)
+                z = np.stack([-z / 2, z / 2], axis=1)
+            logits[:, model.classes_] = z
+            out.append((probs, logits))
+    return out
+
+
+def _constant(n: int, n_classes: int, label: int) -> tuple[np.ndarray, np.ndarray]:
+    probs = np.zeros((n, n_classes))
+    logits = np.full((n, n_classes), -1e9)
+    probs[:, label] = 1.0
+    logits[:, label] = 0.0
     return probs, logits
