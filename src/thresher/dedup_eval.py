@@ -141,7 +141,7 @@ class _UnionFind:
 
 def removed_ids(out: Path, steps: Iterable[str] | None = None) -> list[str]:
     """Ids removed from a run's output by ``steps`` (default: every dedup step)."""
-    from .io.readers import read_output_file
+    from .io.readers import output_parts, read_output_file
     from .runner import load_manifest
 
     out = Path(out)
@@ -154,7 +154,7 @@ def removed_ids(out: Path, steps: Iterable[str] | None = None) -> list[str]:
     if unknown:
         raise NotFoundError(f"no step {unknown[0]!r} in {out}; its steps are {sorted(known)}.")
     ids: list[str] = []
-    for path in sorted((out / "removed").glob("part-*")):
+    for path in output_parts(out, "removed"):
         table = read_output_file(path, columns=["id", "removed_by"])
         mask = pc.is_in(table.column("removed_by"), value_set=_strings(steps))
         ids.extend(table.filter(mask).column("id").to_pylist())

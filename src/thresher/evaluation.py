@@ -73,10 +73,6 @@ class EvalConfig:
 
 # --- data -------------------------------------------------------------------------------------
 
-def _parts(out: Path, where: str) -> list[Path]:
-    return sorted((Path(out) / where).glob("part-*"))
-
-
 def _labelled(table: pa.Table, label: str, where: str) -> pa.Table:
     """``id``, ``text`` and ``label`` (as strings) of ``table``, or an error naming ``where``."""
     if label not in table.column_names:
@@ -87,13 +83,13 @@ def _labelled(table: pa.Table, label: str, where: str) -> pa.Table:
 
 def _output_records(out: Path, label: str) -> tuple[pa.Table, np.ndarray]:
     """Every input record of a run (``id``, ``text``, ``label``) and whether it was kept."""
-    from .io.readers import output_columns, read_output_file
+    from .io.readers import output_columns, output_parts, read_output_file
 
     if not (Path(out) / "kept").is_dir():
         raise NotFoundError(f"{out} has no kept/ directory: is it the output directory of a finished run?")
     tables, kept_rows = [], 0
     for where in ("kept", "removed"):
-        for path in _parts(out, where):
+        for path in output_parts(out, where):
             names = [n for n in ("id", "text", label) if n in output_columns(path)]
             tables.append(_labelled(read_output_file(path, names), label, f"output file {path}"))
             kept_rows += tables[-1].num_rows if where == "kept" else 0

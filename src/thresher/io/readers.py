@@ -29,7 +29,8 @@ except ImportError:  # pragma: no cover
     _loads = json.loads
     _JSONError = (json.JSONDecodeError, UnicodeDecodeError)
 
-__all__ = ["BadRecord", "ReadOptions", "read_batches", "read_output_file", "output_columns", "SOURCE_COLUMN"]
+__all__ = ["BadRecord", "ReadOptions", "read_batches", "read_output_file", "output_columns", "output_parts",
+           "SOURCE_COLUMN"]
 
 SOURCE_COLUMN = "th_source"
 _QUARANTINE_HINT = "(Set input.on_error: quarantine to set such records aside.)"
@@ -412,6 +413,11 @@ def read_output_file(path: Path, columns: list[str] | None = None) -> pa.Table:
     with pa.input_stream(path, compression=compression) as stream:
         table = pjson.read_json(stream)
     return table.select(columns) if columns else table
+
+
+def output_parts(out: Path, where: str) -> list[Path]:
+    """The files of a run's ``kept`` or ``removed`` folder, in order."""
+    return sorted((Path(out) / where).glob("part-*"))
 
 
 def output_columns(path: Path) -> list[str]:

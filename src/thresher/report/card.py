@@ -78,9 +78,9 @@ def render_card(manifest: dict, out: Path | None = None) -> str:
 
 
 def _provenance_columns(out: Path) -> list[str]:
-    from ..io.readers import output_columns
+    from ..io.readers import output_columns, output_parts
 
-    parts = sorted((out / "kept").glob("part-*"))
+    parts = output_parts(out, "kept")
     names = output_columns(parts[0]) if parts else []
     return [n for n in names if n.lower() in PROVENANCE]
 

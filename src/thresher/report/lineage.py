@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import NotFoundError
-from ..io.readers import read_output_file
+from ..io.readers import output_parts, read_output_file
 from ..runner import load_manifest
 from .samples import removed_samples
 from .summary import summary_table
@@ -19,7 +19,7 @@ __all__ = ["find_record", "lineage", "format_values", "explain", "inspect_output
 def find_record(out: Path, record_id: str) -> tuple[str, dict] | None:
     """``("kept" | "removed", row)`` for ``record_id`` in a run's output, or None."""
     for where in ("kept", "removed"):
-        for path in sorted((Path(out) / where).glob("part-*")):
+        for path in output_parts(out, where):
             table = read_output_file(path)
             hits = table.filter(pc.equal(table.column("id"), pa.scalar(record_id, pa.string())))
             if hits.num_rows:

@@ -6,13 +6,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from ..io.readers import output_columns, read_output_file
+from ..io.readers import output_columns, output_parts, read_output_file
 
 __all__ = ["removed_samples", "kept_samples", "duplicate_clusters"]
-
-
-def _parts(folder: Path) -> list[Path]:
-    return sorted(folder.glob("part-*"))
 
 
 def removed_samples(out: Path, per_rule: int = 5, max_chars: int = 600,
@@ -25,7 +21,7 @@ def removed_samples(out: Path, per_rule: int = 5, max_chars: int = 600,
     """
     wanted = _wanted_per_stage(manifest, per_rule) if manifest else {}
     found: dict[tuple[str, str], list[dict]] = {}
-    for path in _parts(out / "removed"):
+    for path in output_parts(out, "removed"):
         need = wanted.get(_stage_of(path))
         if need is not None and all(len(found.get(key, ())) >= n for key, n in need.items()):
             continue
@@ -62,7 +58,7 @@ def _wanted_per_stage(manifest: dict, per_rule: int) -> dict[int, dict[tuple[str
 def kept_samples(out: Path, n: int = 20, max_chars: int = 600) -> list[dict]:
     """The first ``n`` kept records (every column), texts cut to ``max_chars``."""
     rows: list[dict] = []
-    for path in _parts(out / "kept"):
+    for path in output_parts(out, "kept"):
         for batch in read_output_file(path).slice(0, n - len(rows)).to_batches(max_chunksize=n):
             rows.extend({**r, "text": _cut(r["text"] or "", max_chars)} for r in batch.to_pylist())
             if len(rows) >= n:
@@ -86,7 +82,7 @@ def duplicate_clusters(out: Path, per_step: int = 6, members: int = 3, max_chars
 
     clusters: dict[str, dict[str, dict]] = {}  # step -> kept id -> cluster
     files_seen: dict[str, int] = {}
-    for path in _parts(out / "removed"):
+    for path in output_parts(out, "removed"):
         columns = output_columns(path)
         if "dup_of" not in columns:
             continue
@@ -120,7 +116,7 @@ def _texts_of(out: Path, ids: set[str]) -> dict[str, str]:
 
     wanted, texts = pa.array(sorted(ids), pa.string()), {}
     for folder in ("kept", "removed"):
-        for path in _parts(out / folder):
+        for path in output_parts(out, folder):
             if len(texts) == len(ids):
                 return texts
             found = pc.is_in(read_output_file(path, ["id"]).column("id"), value_set=wanted)

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..io.readers import output_columns, read_output_file
+from ..io.readers import output_columns, output_parts, read_output_file
 
 __all__ = ["score_histograms", "distributions", "LANGUAGE_COLUMN"]
 
@@ -24,7 +24,7 @@ LANGUAGE_COLUMN = "th_language"
 
 
 def _parts(out: Path) -> list[tuple[str, Path]]:
-    return [(where, p) for where in ("kept", "removed") for p in sorted((Path(out) / where).glob("part-*"))]
+    return [(where, p) for where in ("kept", "removed") for p in output_parts(out, where)]
 
 
 def _numeric(table: pa.Table, name: str) -> bool:
