@@ -114,7 +114,8 @@ def _test_file(path: str, label: str) -> pa.Table:
 def _held_out(ids: list[str], share: float, seed: int) -> np.ndarray:
     """A seeded, id-hashed split: the same records whatever the order or sharding."""
     cut = int(share * 2**64)
-    return np.fromiter((xxhash.xxh3_64_intdigest(i.encode(), seed) < cut for i in ids), bool, len(ids))
+    return np.fromiter((xxhash.xxh3_64_intdigest(i.encode("utf-8", "surrogatepass"), seed) < cut for i in ids),
+                       bool, len(ids))
 
 
 # --- the probe --------------------------------------------------------------------------------

@@ -10,7 +10,16 @@ import pyarrow.compute as pc
 
 from ..errors import InputError
 
-__all__ = ["set_column", "set_columns", "rows_to_columns", "float_matrix"]
+__all__ = ["set_column", "set_columns", "rows_to_columns", "float_matrix", "seeded_id_hashes"]
+
+
+def seeded_id_hashes(ids: Sequence[str], seed: int) -> np.ndarray:
+    """A seeded 64-bit hash of each id (uint64): a random order that depends only on the ids and
+    the seed, never on sharding or record order."""
+    import xxhash
+
+    return np.fromiter((xxhash.xxh64_intdigest(f"{seed}\0{i}".encode("utf-8", "surrogatepass")) for i in ids),
+                       np.uint64, len(ids))
 
 
 def set_column(batch: pa.RecordBatch, name: str, values: pa.Array) -> pa.RecordBatch:

@@ -11,6 +11,7 @@ import xxhash
 from ...errors import InputError, RecipeError
 from ...params import Param
 from ..base import GlobalOp, KeyParts, OpContext, reason
+from ..columns import seeded_id_hashes
 from ..registry import register_op
 from .hierarchical import CLUSTER_PATH
 from .kmeans import CLUSTER_DISTANCE
@@ -145,9 +146,7 @@ class SampleBalanced(GlobalOp):
                              "were they clustered by different hierarchical_kmeans runs?")
         paths = pc.list_flatten(table.column("path")).to_numpy(zero_copy_only=False).reshape(n, int(lengths[0]))
         if self.strategy == "random":
-            ids = table.column("id").to_pylist()
-            rank = np.array([xxhash.xxh64_intdigest(f"{ctx.seed}\0{i}".encode("utf-8", "surrogatepass"))
-                             for i in ids], np.uint64)
+            rank = seeded_id_hashes(table.column("id").to_pylist(), ctx.seed)
         else:
             rank = table.column("dist").to_numpy(zero_copy_only=False)  # ties: id order (the sort above)
         chosen = balanced_sample(paths, target, rank, ctx.seed)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import xxhash
 
 from ...errors import InputError, RecipeError
 from ...params import Param
 from ..base import GlobalOp, KeyParts, OpContext, reason
+from ..columns import seeded_id_hashes
 from ..registry import register_op
 
 __all__ = ["Rebalance", "WEIGHT"]
@@ -105,5 +105,4 @@ class Rebalance(GlobalOp):
         if self.priority:
             p = -table.column("priority").to_numpy(zero_copy_only=False).astype(np.float64)
             return np.where(np.isnan(p), np.inf, p)
-        return np.array([xxhash.xxh64_intdigest(f"{seed}\0{i}".encode("utf-8", "surrogatepass"))
-                         for i in table.column("id").to_pylist()], np.float64)
+        return seeded_id_hashes(table.column("id").to_pylist(), seed).astype(np.float64)
