@@ -137,9 +137,11 @@ def write_documents(out: Path, manifest: dict) -> None:
     """``report.html`` and ``card.md`` from the manifest."""
     from .report.card import write_card
     from .report.html import write_report
+    from .report.stats import output_distributions
 
-    write_report(out, manifest)
-    write_card(out, manifest)
+    stats = output_distributions(out, manifest)  # read once, shown by both
+    write_report(out, manifest, stats)
+    write_card(out, manifest, stats)
 
 
 def _collect_garbage(plan: Plan) -> None:

@@ -9,19 +9,16 @@ from pathlib import Path
 
 import yaml
 
-from .stats import LANGUAGE_COLUMN, distributions
+from .stats import LANGUAGE_COLUMN, eval_label, output_distributions
 from .summary import removed_rows
-
-#: Columns that describe where records come from or under which terms (matched case-insensitively).
-PROVENANCE = ("license", "licence", "licenses", "source", "url", "domain", "origin", "dataset", "provenance",
-              "publisher", "author", "path")
 
 __all__ = ["write_card", "render_card"]
 
 
-def write_card(out: Path, manifest: dict) -> Path:
+def write_card(out: Path, manifest: dict, stats: dict | None = None) -> Path:
+    """``stats``: ``output_distributions(out, manifest)`` when the caller has it already."""
     path = Path(out) / "card.md"
-    path.write_text(render_card(manifest, out), encoding="utf-8")
+    path.write_text(render_card(manifest, out, stats), encoding="utf-8")
     return path
 
 
@@ -30,11 +27,12 @@ def _md(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
 
 
-def render_card(manifest: dict, out: Path | None = None) -> str:
+def render_card(manifest: dict, out: Path | None = None, stats: dict | None = None) -> str:
     c = manifest["counts"]
     result = manifest.get("eval")
-    label = result["config"]["label"] if result else None
-    stats = distributions(Path(out), label, _provenance_columns(Path(out))) if out else {}
+    label = eval_label(manifest)
+    if stats is None:
+        stats = output_distributions(Path(out), manifest) if out else {}
     lines = ["# Dataset card", "",
              f"Curated with thresher {manifest['thresher_version']} (seed {manifest['seed']}): "
              f"{c['kept']:,} of {c['input']:,} input records kept, {c['removed']:,} removed "
@@ -75,14 +73,6 @@ def render_card(manifest: dict, out: Path | None = None) -> str:
               f"thresher {manifest['thresher_version']}, Python {manifest['python']}, "
               f"pyarrow {manifest['pyarrow']}.", ""]
     return "\n".join(lines)
-
-
-def _provenance_columns(out: Path) -> list[str]:
-    from ..io.readers import output_columns, output_parts
-
-    parts = output_parts(out, "kept")
-    names = output_columns(parts[0]) if parts else []
-    return [n for n in names if n.lower() in PROVENANCE]
 
 
 def _limitations(manifest: dict, stats: dict, label: str | None) -> list[str]:

@@ -18,7 +18,7 @@ from pathlib import Path
 from .lineage import format_values, lineage
 from .plots import distribution_table, histogram_svg
 from .samples import duplicate_clusters, kept_samples, removed_samples
-from .stats import LANGUAGE_COLUMN, distributions, score_histograms
+from .stats import LANGUAGE_COLUMN, eval_label, output_distributions, score_histograms
 from .steps import step_details
 from .summary import removed_rows
 
@@ -55,21 +55,23 @@ document.getElementById('q').addEventListener('input', function (e) {
 """
 
 
-def write_report(out: Path, manifest: dict) -> Path:
+def write_report(out: Path, manifest: dict, stats: dict | None = None) -> Path:
+    """``stats``: ``output_distributions(out, manifest)`` when the caller has it already."""
     path = Path(out) / "report.html"
-    path.write_text(render_report(Path(out), manifest), encoding="utf-8")
+    path.write_text(render_report(Path(out), manifest, stats), encoding="utf-8")
     return path
 
 
-def render_report(out: Path, manifest: dict) -> str:
+def render_report(out: Path, manifest: dict, stats: dict | None = None) -> str:
     e = html.escape
     counts = manifest["counts"]
-    stats = distributions(out, (manifest.get("eval") or {}).get("config", {}).get("label"))
+    stats = output_distributions(out, manifest) if stats is None else stats
+    shown = {c: d for c, d in stats.items() if c in (LANGUAGE_COLUMN, eval_label(manifest))}
     sections = [
         ("funnel", "Funnel", _funnel(manifest)),
         ("reasons", "Removed by step and reason", _reasons(manifest)),
         ("scores", "Scores and thresholds", _histograms(out, manifest)),
-        ("distributions", "Languages and classes, before and after", _distributions(stats)),
+        ("distributions", "Languages and classes, before and after", _distributions(shown)),
         ("evaluation", "Evaluation: did curation help?", _evaluation(manifest.get("eval"))),
         ("clusters", "Duplicate clusters", _clusters(out)),
         ("details", "Step details", step_details(manifest)),

@@ -18,9 +18,13 @@ import pyarrow.compute as pc
 
 from ..io.readers import output_columns, output_parts, read_output_file
 
-__all__ = ["score_histograms", "distributions", "LANGUAGE_COLUMN"]
+__all__ = ["score_histograms", "distributions", "output_distributions", "eval_label", "LANGUAGE_COLUMN"]
 
 LANGUAGE_COLUMN = "th_language"
+
+#: Columns that describe where records come from or under which terms (matched case-insensitively).
+PROVENANCE = ("license", "licence", "licenses", "source", "url", "domain", "origin", "dataset", "provenance",
+              "publisher", "author", "path")
 
 
 def _parts(out: Path) -> list[tuple[str, Path]]:
@@ -122,3 +126,16 @@ def distributions(out: Path, label: str | None = None, more: list[str] = ()) -> 
         if before:
             result[column] = {"before": dict(before.most_common()), "after": dict(after.most_common())}
     return result
+
+
+def eval_label(manifest: dict) -> str | None:
+    """The label column of the run's evaluation, if one ran."""
+    return (manifest.get("eval") or {}).get("config", {}).get("label")
+
+
+def output_distributions(out: Path, manifest: dict) -> dict[str, dict]:
+    """``distributions`` of the language, the evaluation's label and the provenance columns: what
+    the report and the card show, read once for both."""
+    parts = output_parts(out, "kept")
+    names = output_columns(parts[0]) if parts else []
+    return distributions(out, eval_label(manifest), [n for n in names if n.lower() in PROVENANCE])
