@@ -21,6 +21,7 @@ STEPS = [
     {"dedup_exact": {}},
     {"dedup_minhash": {"threshold": 0.7}},
     {"embed": {"model": "static"}},
+    {"dedup_semantic": {"eps": 0.05, "k": 6}},
     {"hierarchical_kmeans": {"levels": [12, 3]}},
     {"sample_balanced": {"fraction": 0.6}},
 ]
@@ -68,8 +69,18 @@ def ray_cluster():
 
 
 def _run(tmp: Path, data: Path, kind: str, **executor):
-    recipe = make_recipe(tmp, data, STEPS, kind=kind, shard_rows=250, **executor)
+    """Each run with its own embedding cache (sharing the built static model), so that every
+    run encodes: on Ray, the workers do."""
+    cache, models = tmp / "cache", Path(os.environ["THRESHER_CACHE"]) / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    cache.mkdir()
+    (cache / "models").symlink_to(models, target_is_directory=True)
+    recipe = make_recipe(tmp, data, STEPS, kind=kind, shard_rows=250, cache_dir=str(cache), **executor)
     return run(Recipe.from_dict(recipe, base_dir=tmp))
+
+
+def _info(result, step: str) -> dict:
+    return next(s for s in result.manifest["steps"] if s["step"] == step).get("info", {})
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +95,8 @@ def test_ray_cluster_gives_the_local_output(ray_cluster, sample_subset, local_re
     assert result.manifest["cluster"] == {"kind": "ray", "nodes": 2, "cpus": 2}
     assert output_digest(tmp_path / "out") == local_reference
     assert result.counts["removed"] > 0 and any(s["step"] == "sample_balanced" for s in result.manifest["steps"])
+    assert _info(result, "dedup_minhash")["partitions"] >= 4  # the decide's heavy parts ran as tasks
+    assert _info(result, "embed")["encoded"] > 500
 
 
 def test_a_worker_killed_mid_stage_changes_nothing(ray_cluster, sample_subset, local_reference, tmp_path):

@@ -36,6 +36,10 @@ SUCCESS = "_SUCCESS.json"
 class LocalExecutor:
     """Runs a plan's stages on this machine with ``plan.workers`` processes."""
 
+    #: Whether a global op's ``decide`` hands its heavy parts to other machines
+    #: (``OpContext.distributed``); here it runs in this process, alone.
+    distributed = False
+
     def __init__(self, plan: Plan, *, progress: bool | None = None) -> None:
         self.plan = plan
         self.progress = sys.stderr.isatty() if progress is None else progress
@@ -116,7 +120,8 @@ class LocalExecutor:
             self._close_pool()  # decide runs here alone: the idle workers' memory goes back first
             keys = KeyParts([stage_dir / "keys" / f"{s}.arrow" for s in sources])
             ctx = OpContext(seed=seed, step=step.name, work_dir=stage_dir, workers=self.plan.workers,
-                            sources=tuple(sources.values()), cache_dir=self.plan.cache_dir)
+                            sources=tuple(sources.values()), cache_dir=self.plan.cache_dir,
+                            mapper=self._decide_mapper(), distributed=self.distributed)
             write_parquet(step.op.decide(keys, ctx), decisions_path)
             write_json(stage_dir / "info.json", ctx.info)
         info = read_json(stage_dir / "info.json") or {}
@@ -171,6 +176,11 @@ class LocalExecutor:
                             "`if __name__ == '__main__':`, or worker processes cannot start.)") from exc
                     raise exc
                 yield futures[fut], fut.result()
+
+    def _decide_mapper(self):
+        """The parallel map offered to ``decide``: none, it runs here (the workers' memory
+        went back before it started)."""
+        return None
 
     def _close_pool(self) -> None:
         if self._pool is not None:

@@ -7,10 +7,11 @@ atomically and its stats file last, so a task that Ray retries after its worker 
 a restarted driver finds done, is never counted twice; a killed driver resumes from the
 finished stages and shards like a local run.
 
-The stage directories must be on a file system that every node sees at the same path (one
-machine, NFS, a mounted bucket). A global op's ``decide`` still runs on the driver over the
-keys the workers extracted; distributing it (bucketing, connected components, k-means) is not
-done yet.
+A global op's ``decide`` runs on the driver, and hands its heavy parts to the cluster through
+``OpContext.map`` (``distributed`` is true): MinHash's bucket shuffle, linking and connected
+components, the embed op's encoding, SemDeDup's clusters. The stage directories and the cache
+directory must be on a file system that every node sees at the same path (one machine, NFS, a
+mounted bucket).
 """
 
 from __future__ import annotations
@@ -44,10 +45,13 @@ class RayExecutor(LocalExecutor):
     """Runs a plan's tasks on a Ray cluster (``executor.address``), or on a Ray instance it
     starts on this machine with ``plan.workers`` CPUs when no address is given."""
 
+    distributed = True
+
     def __init__(self, plan: Plan, *, progress: bool | None = None) -> None:
         super().__init__(plan, progress=progress)
         self.cluster: dict = {}
         self._remote = None
+        self._call = None
 
     def run(self) -> list[dict]:
         ray = _ray()
@@ -61,6 +65,7 @@ class RayExecutor(LocalExecutor):
             nodes = [n for n in ray.nodes() if n.get("Alive")]
             self.cluster = {"kind": "ray", "nodes": len(nodes), "cpus": int(ray.cluster_resources().get("CPU", 0))}
             self._remote = ray.remote(run_task).options(num_cpus=1, max_retries=MAX_RETRIES)
+            self._call = ray.remote(_call).options(num_cpus=1, max_retries=MAX_RETRIES)
             return super().run()
         finally:
             if started:
@@ -76,13 +81,29 @@ class RayExecutor(LocalExecutor):
             while pending:
                 done, pending = ray.wait(pending, num_returns=1)
                 for ref in done:
-                    yield refs[ref], self._result(ray, ref, refs[ref])
+                    yield refs[ref], self._result(ray, ref, f"shard {refs[ref].unit}")
         finally:
             for ref in pending:
                 ray.cancel(ref)
 
+    def _decide_mapper(self):
+        return self._map_items
+
+    def _map_items(self, fn, items: list) -> list:
+        """``[fn(item) for item in items]`` as Ray tasks (retried like the stage tasks)."""
+        ray = _ray()
+        refs = [self._call.remote(fn, item) for item in items]
+        results: list = []
+        try:
+            for i, ref in enumerate(refs):
+                results.append(self._result(ray, ref, f"{fn.__name__} item {i}"))
+        finally:
+            for ref in refs[len(results):]:
+                ray.cancel(ref)
+        return results
+
     @staticmethod
-    def _result(ray, ref, task) -> dict:
+    def _result(ray, ref, what: str):
         try:
             return ray.get(ref)
         except ray.exceptions.RayTaskError as exc:  # the task raised: re-raise what it raised
@@ -90,8 +111,13 @@ class RayExecutor(LocalExecutor):
         except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
                 ray.exceptions.OutOfMemoryError) as exc:
             raise ResourceError(
-                f"Ray lost the workers running shard {task.unit} {MAX_RETRIES + 1} times ({type(exc).__name__}). "
+                f"Ray lost the workers running {what} {MAX_RETRIES + 1} times ({type(exc).__name__}). "
                 "Run the same command again to resume; if it recurs, lower executor.shard_rows or add memory.") from exc
 
     def _close_pool(self) -> None:
         """Nothing to close: the cluster's workers stay up between phases."""
+
+
+def _call(fn, item):
+    """A Ray task running one item of ``OpContext.map``."""
+    return fn(item)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Iterator, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -44,6 +44,20 @@ class OpContext:
     cache_dir: Path | None = None
     #: What ``decide`` wants recorded in the stage's stats and the manifest (counts, sweeps...).
     info: dict = field(default_factory=dict)
+    #: The executor's parallel map for ``decide`` (``mapper(fn, items)``); None: run here.
+    mapper: Callable[[Callable, list], list] | None = None
+    #: True when ``mapper`` runs on a cluster's workers: ``decide`` then hands its heavy parts
+    #: to them (``map``) instead of holding every record's working set on the driver.
+    distributed: bool = False
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list:
+        """``[fn(item) for item in items]``, run by the executor's workers when it has a
+        ``mapper``, here otherwise. ``fn`` must be a module-level function and items and
+        results picklable and small: bulk data goes through files in ``work_dir``."""
+        items = list(items)
+        if self.mapper is None or len(items) < 2:
+            return [fn(item) for item in items]
+        return self.mapper(fn, items)
 
 
 @dataclass

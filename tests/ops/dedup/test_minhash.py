@@ -203,3 +203,30 @@ def test_spilling_under_a_tiny_budget_gives_the_in_memory_result(tmp_path):
     assert spilled.sort_by("id").equals(in_memory.sort_by("id"))
     assert any(names for names in seen)  # signatures and bucket partitions went to disk
     assert not list(tmp_path.glob("spill-*"))  # and were cleaned up
+
+
+@pytest.mark.parametrize("verify", ["signature", "exact"])
+def test_tasks_for_a_cluster_give_the_in_memory_result(tmp_path, verify):
+    """The distributed path (shuffle, link and merge tasks through ``OpContext.map``) decides
+    exactly what the in-memory path decides."""
+    batch = _planted_corpus(1500)
+    op = DedupMinhash(verify=verify)
+    parts = [op.keys(batch.slice(lo, 700), OpContext()) for lo in range(0, batch.num_rows, 700)]
+    files = []
+    for k, table in enumerate(parts):
+        files.append(tmp_path / f"k{k}.parquet")
+        pq.write_table(table, files[-1])
+    calls: list[tuple[str, int]] = []
+
+    def mapper(fn, items):  # what an executor's workers would do, here, counted
+        calls.append((fn.__name__, len(items)))
+        return [fn(item) for item in items]
+
+    ctx = OpContext(work_dir=tmp_path, step="mh", workers=4, mapper=mapper, distributed=True)
+    sharded = op.decide(KeyParts(files), ctx)
+    in_memory = op.decide(pa.concat_tables(parts), OpContext())
+    assert sharded.num_rows > 500
+    assert sharded.sort_by("id").equals(in_memory.sort_by("id"))
+    assert calls == [("scatter_task", len(files)), ("link_task", 8)]  # 8 forests: one merge, run here
+    assert ctx.info["verified_links"] <= ctx.info["candidate_links"] and ctx.info["merge_rounds"] == 1
+    assert not (tmp_path / "lsh").exists()

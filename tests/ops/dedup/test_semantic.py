@@ -124,3 +124,27 @@ def test_a_chain_reason_names_the_direct_match_and_the_kept_record():
     assert set(by_id) == {"b", "c"} and by_id["c"]["dup_of"] == "a"
     assert "with b, itself a duplicate of a (cosine 0.878)" in by_id["c"]["reason"]
     assert by_id["b"]["reason"] == "semantic duplicate: cosine 0.969 > 0.960 with a"
+
+
+def test_clusters_spread_over_tasks_give_the_same_pairs():
+    from thresher.ops import OpContext
+    from thresher.ops.dedup.semantic import semdedup_by_tasks
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(600, 16)).astype(np.float32)
+    x[300:] = x[:300] + 0.05 * rng.normal(size=(300, 16)).astype(np.float32)  # near copies
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    labels = rng.integers(0, 9, 600) ** 2 % 11  # uneven clusters, some labels unused
+    preference = rng.normal(size=600)
+    calls = []
+
+    def mapper(fn, items):
+        calls.append(len(items))
+        return [fn(item) for item in items]
+
+    ctx = OpContext(workers=2, mapper=mapper, distributed=True)
+    sim, of = semdedup_by_tasks(x, labels, preference, 4096, ctx)
+    want_sim, want_of = semdedup(x, labels, preference, 4096)
+    assert calls == [4]
+    np.testing.assert_array_equal(of, want_of)
+    np.testing.assert_array_equal(sim, want_sim)

@@ -166,3 +166,28 @@ def test_a_local_sentence_transformers_directory_is_a_model(tmp_path):
     by_id = {r["id"]: r["text"] for r in rows}
     want = load_encoder("minilm", str(tmp_path)).encode([by_id[i] for i in kept.column("id").to_pylist()])
     np.testing.assert_allclose(got, want, atol=2e-5)
+
+
+def test_on_a_cluster_the_workers_encode_chunks_into_the_same_cache(tmp_path):
+    """With ``ctx.distributed`` the chunks go to the executor's map (here a counting one) and
+    land in the cache as the local path writes them."""
+    from thresher.ops import KeyParts, OpContext
+
+    rows = real_rows(20)
+    batch = pa.RecordBatch.from_pylist(rows)
+    op = Embed(model="minilm", chunk=3)
+    keys = op.keys(batch, OpContext())
+    calls = []
+
+    def mapper(fn, items):
+        calls.append(len(items))
+        return [fn(item) for item in items]
+
+    ctx = OpContext(cache_dir=tmp_path / "remote", workers=2, mapper=mapper, distributed=True)
+    op.decide(KeyParts([keys]), ctx)
+    local = OpContext(cache_dir=tmp_path / "local")
+    op.decide(KeyParts([keys]), local)
+    assert calls == [4, 3] and ctx.info["encoded"] == 20  # 7 chunks: waves of 2 x workers
+    wanted = op.content_keys_of(batch)
+    np.testing.assert_allclose(EmbeddingCache(tmp_path / "remote").get(wanted),
+                               EmbeddingCache(tmp_path / "local").get(wanted), atol=1e-6)

@@ -18,6 +18,7 @@ from ..base import GlobalOp, KeyParts, OpContext, reason
 from ..registry import register_op
 from . import lsh
 from .keep import KEEP_PARAMS, priority_column, representatives
+from .lsh_tasks import LinkRule, exact_links, matrix, sharded_components, signature_agreement
 from .spill import Clusters, Partitions, SignatureStore, memory_budget
 
 __all__ = ["DedupMinhash"]
@@ -55,7 +56,10 @@ class DedupMinhash(GlobalOp):
     Memory: bucket entries (16 bytes per record and band) and signatures stay in memory when
     they fit in ``memory_mb`` (default: a quarter of the memory available); otherwise they
     spill to files in the stage's directory, the bucket entries partitioned by hash so that
-    one partition at a time is in memory. The result is the same either way.
+    one partition at a time is in memory. On a cluster (the Ray executor) the shuffle to hash
+    partitions, the linking of each partition and the connected components run as tasks on
+    the workers (``lsh_tasks``), and the driver holds only the duplicated records' links. The
+    result is the same every way.
 
     Examples
     --------
@@ -130,15 +134,28 @@ class DedupMinhash(GlobalOp):
     def decide(self, keys: KeyParts | pa.Table, ctx: OpContext) -> pa.Table:
         parts = KeyParts.of(keys)
         n = parts.num_rows
+        if ctx.distributed and ctx.work_dir is not None:
+            bands, _ = self.bands_rows()
+            n_parts = max(2 * max(1, ctx.workers), math.ceil(n * bands / _PARTITION_ENTRIES))
+            members, groups, info = sharded_components(parts, bands, n_parts, self._link_rule(), ctx)
+            ctx.info.update(info)
+            return self._decisions(parts, members, groups,
+                                   lambda u, v: signature_agreement(parts, u, v, self.num_perm))
         n_parts, on_disk = self._partitions(n)
         spill = _spill_dir(ctx) if on_disk else None
         try:
             store, buckets = self._bucket(parts, n_parts, spill)
             label = self._cluster(parts, store, buckets, n, ctx.workers if not on_disk else 1)
-            return self._decisions(parts, store, label)
+            sizes = np.bincount(label, minlength=len(label))
+            members = np.flatnonzero(sizes[label] > 1)
+            return self._decisions(parts, members, label[members], store.agreement)
         finally:
             if spill is not None:
                 shutil.rmtree(spill, ignore_errors=True)
+
+    def _link_rule(self) -> LinkRule:
+        return LinkRule(self.verify, self.num_perm, lsh.verify_cutoff(self.threshold, self.num_perm),
+                        self.threshold, self.ngram, self.shingle)
 
     def _bucket(self, parts: KeyParts, n_parts: int, spill: Path | None) -> tuple[SignatureStore, Partitions]:
         """One pass over the keys: signatures to the store, (bucket key, record) entries to partitions."""
@@ -148,9 +165,9 @@ class DedupMinhash(GlobalOp):
         buckets = Partitions(n_parts, (np.uint64, np.int64), spill / "buckets" if spill else None)
         groups = np.array_split(np.arange(bands), n_parts) if spill is None else None
         for offset, table in parts.iter(["sig", "band", "empty"]):
-            store.write(offset, _matrix(table.column("sig"), self.num_perm))
+            store.write(offset, matrix(table.column("sig"), self.num_perm))
             valid = np.flatnonzero(~table.column("empty").to_numpy(zero_copy_only=False))
-            keys = _matrix(table.column("band"), bands)[valid]
+            keys = matrix(table.column("band"), bands)[valid]
             docs = valid + offset
             if groups is None:  # on disk: partitions by hash, as many as the budget needs
                 flat = keys.reshape(-1)
@@ -186,39 +203,27 @@ class DedupMinhash(GlobalOp):
                         clusters.add(u, v)
         buckets.close()
         if pending:
-            clusters.add(*self._verify_exact(parts, np.concatenate([p[0] for p in pending]),
-                                             np.concatenate([p[1] for p in pending])))
+            clusters.add(*exact_links(parts, np.concatenate([p[0] for p in pending]),
+                                      np.concatenate([p[1] for p in pending]), self._link_rule()))
         return clusters.labels()
 
-    def _verify_exact(self, parts: KeyParts, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The links whose shingle sets have a Jaccard similarity of at least ``threshold``."""
-        if not len(u):
-            return u, v
-        from .kernels import jaccard_sorted
-
-        need = np.unique(np.concatenate([u, v]))
-        texts = parts.take(need, ["text"]).column("text").combine_chunks()
-        values, starts = lsh.shingle_sets(texts, self.ngram, self.shingle)
-        similarity = np.empty(len(u))
-        jaccard_sorted(values, starts, np.searchsorted(need, u), np.searchsorted(need, v), similarity)
-        keep = similarity >= self.threshold
-        return u[keep], v[keep]
-
-    def _decisions(self, parts: KeyParts, store: SignatureStore, label: np.ndarray) -> pa.Table:
-        sizes = np.bincount(label, minlength=len(label))
-        members = np.flatnonzero(sizes[label] > 1)
-        columns = ["id", "priority"] if self.priority is not None else ["id"]
-        taken = parts.take(members, columns) if len(members) else None
-        if taken is None:
+    def _decisions(self, parts: KeyParts, members: np.ndarray, groups: np.ndarray, agreement) -> pa.Table:
+        """The removed records: of the ``members`` (sorted row indices of records in components
+        of two or more, ``groups`` their component labels) all but each component's first by
+        ``(priority, id)``; ``agreement(u, v)`` estimates the Jaccard similarity of rows."""
+        if not len(members):
             return pa.table({"id": pa.array([], pa.string()), "reason": pa.array([], pa.string()),
                              "dup_of": pa.array([], pa.string()), "score": pa.array([], pa.float64()),
                              "cluster_size": pa.array([], pa.int64())})
+        columns = ["id", "priority"] if self.priority is not None else ["id"]
+        taken = parts.take(members, columns)
         ids = taken.column("id")
         priority = taken.column("priority") if self.priority is not None else None
-        rep = representatives(label[members], ids, priority, self.prefer)
+        rep = representatives(groups, ids, priority, self.prefer)
         dup = np.flatnonzero(rep != np.arange(len(members)))
-        score = store.agreement(members[dup], members[rep[dup]])
-        size = sizes[label[members[dup]]]
+        score = agreement(members[dup], members[rep[dup]])
+        _, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
+        size = counts[inverse[dup]]
         reps = pc.take(ids, pa.array(rep[dup], pa.int64()))
         texts = [reason("near duplicate", f"of {r} (estimated Jaccard {s:.2f}, cluster of {c})")
                  for r, s, c in zip(reps.to_pylist(), score.tolist(), size.tolist())]
@@ -252,12 +257,6 @@ class DedupMinhash(GlobalOp):
         if self._in_memory_bytes(records) <= budget:
             return min(bands, max(2, math.ceil(records * bands / _PARTITION_ENTRIES))), False
         return max(2, math.ceil(records * bands * 48 / (budget / 2))), True
-
-
-def _matrix(column: pa.ChunkedArray, width: int) -> np.ndarray:
-    """A fixed-size-list column as an ``(n, width)`` numpy array."""
-    values = column.combine_chunks()
-    return values.flatten().to_numpy().reshape(len(values), width)
 
 
 def _spill_dir(ctx: OpContext) -> Path:

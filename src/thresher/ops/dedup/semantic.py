@@ -18,7 +18,7 @@ from ..embed.vectors import EMBEDDING_KEY, embedding_keys, vectors_by_id
 from ..registry import register_op
 from .keep import KEEP_PARAMS, priority_column
 
-__all__ = ["DedupSemantic", "max_earlier_similarity", "semdedup"]
+__all__ = ["DedupSemantic", "max_earlier_similarity", "semdedup", "semdedup_by_tasks"]
 
 
 def max_earlier_similarity(x: np.ndarray, chunk_bytes: int = 64 * 2**20) -> tuple[np.ndarray, np.ndarray]:
@@ -59,6 +59,32 @@ def semdedup(x: np.ndarray, labels: np.ndarray, preference: np.ndarray,
             s, o = max_earlier_similarity(x[members], chunk_bytes)
             sim[members] = s
             of[members] = np.where(o >= 0, members[np.maximum(o, 0)], -1)
+    return sim, of
+
+
+def semdedup_task(item: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """``semdedup`` of one group of whole clusters ``(x, labels, preference, chunk_bytes)``."""
+    return semdedup(*item)
+
+
+def semdedup_by_tasks(x: np.ndarray, labels: np.ndarray, preference: np.ndarray, chunk_bytes: int,
+                      ctx: OpContext) -> tuple[np.ndarray, np.ndarray]:
+    """``semdedup`` with the clusters spread over ``2 x workers`` tasks of ``ctx.map`` (the
+    biggest first, each to the group with the fewest pairs so far). Records keep their order
+    inside a group, so the result is ``semdedup``'s."""
+    sizes = np.bincount(labels)
+    groups = max(1, min(2 * max(1, ctx.workers), int((sizes > 1).sum())))
+    load, group_of = np.zeros(groups), np.zeros(len(sizes), np.int64)
+    for c in np.argsort(-sizes, kind="stable"):
+        group_of[c] = int(np.argmin(load))
+        load[group_of[c]] += float(sizes[c]) ** 2
+    members = [np.flatnonzero(group_of[labels] == g) for g in range(groups)]
+    results = ctx.map(semdedup_task, [(x[m], labels[m], preference[m], chunk_bytes) for m in members])
+    sim = np.full(len(x), -np.inf, np.float32)
+    of = np.full(len(x), -1, np.int64)
+    for m, (s, o) in zip(members, results):
+        sim[m] = s
+        of[m] = np.where(o >= 0, m[np.maximum(o, 0)], -1)
     return sim, of
 
 
@@ -143,7 +169,11 @@ class DedupSemantic(GlobalOp):
         centroids = fit_kmeans(x, k, niter=self.niter, seed=ctx.seed, spherical=self.spherical,
                                max_points_per_centroid=self.max_points_per_centroid)
         labels, dist = assign(x, centroids, self.spherical)
-        sim, of = semdedup(x, labels, self._preference(table, dist), self.chunk_mb * 2**20)
+        preference, chunk = self._preference(table, dist), self.chunk_mb * 2**20
+        if ctx.distributed:  # on a cluster: groups of clusters in parallel
+            sim, of = semdedup_by_tasks(x, labels, preference, chunk, ctx)
+        else:
+            sim, of = semdedup(x, labels, preference, chunk)
         ctx.info.update({"k": k, "eps": self.eps})
         if self.sweep:
             rows = [{"eps": e, "threshold": round(1 - e, 6), "removed": int((sim > 1 - e).sum()),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -120,45 +121,52 @@ class Embed(GlobalOp):
 
 
 class _Pending:
-    """Contents waiting to be encoded; every ``chunk`` of them goes to the cache as a segment."""
+    """Contents waiting to be encoded; every ``chunk`` of them goes to the cache as a segment,
+    encoded here, or, on a cluster (``ctx.distributed``), by the workers a wave of chunks at a
+    time (each worker process loads the model once and keeps it for its later chunks)."""
 
     def __init__(self, op: Embed, cache: EmbeddingCache, ctx: OpContext) -> None:
         self.op, self.cache, self.ctx = op, cache, ctx
         self.keys: list[bytes] = []
         self.contents: list = []
         self.encoded, self.seconds, self.load_seconds = 0, 0.0, 0.0
+        self._wave: list[tuple] = []
         self._bar = None
 
     def extend(self, rows: pa.Table) -> None:
         self.keys.extend(rows.column("key").to_pylist())
         self.contents.extend(rows.column("content").to_pylist())
         while len(self.keys) >= self.op.chunk:
-            self._encode(self.op.chunk)
+            self._take(self.op.chunk)
 
     def flush(self) -> None:
         while self.keys:
-            self._encode(min(len(self.keys), self.op.chunk))
+            self._take(min(len(self.keys), self.op.chunk))
+        self._run_wave()
         if self._bar is not None:
             self._bar.close()
 
-    def _encode(self, n: int) -> None:
-        keys, contents = self.keys[:n], self.contents[:n]
+    def _take(self, n: int) -> None:
+        item = (self.op, str(self.ctx.cache_dir or default_cache_dir()), b"".join(self.keys[:n]), self.contents[:n])
         del self.keys[:n], self.contents[:n]
-        if not self.op.precomputed:
-            t0 = time.perf_counter()  # loading (or, once, distilling) the model is not encoding
-            encoder = load_encoder(self.op.model, str(self.ctx.cache_dir or default_cache_dir()), self.op.pca_dims)
-            self.load_seconds += time.perf_counter() - t0
-        t0 = time.perf_counter()
-        if self.op.precomputed:
-            vectors = np.asarray(contents, dtype=np.float32)
-        else:
-            order = np.argsort([-len(t) for t in contents], kind="stable")  # similar lengths share a batch
-            vectors = np.empty((n, encoder.dim), np.float32)
-            vectors[order] = encoder.encode([contents[i] for i in order], self.op.batch_size)
-        self.cache.add(np.frombuffer(b"".join(keys), dtype="V16"), vectors.astype(self.op.dtype))
-        self.seconds += time.perf_counter() - t0
-        self.encoded += n
-        self._progress(n)
+        if not (self.ctx.distributed and not self.op.precomputed):
+            self._done([encode_chunk(item)])
+            return
+        self._wave.append(item)
+        if len(self._wave) >= 2 * max(1, self.ctx.workers):
+            self._run_wave()
+
+    def _run_wave(self) -> None:
+        wave, self._wave = self._wave, []
+        if wave:
+            self._done(self.ctx.map(encode_chunk, wave))
+
+    def _done(self, results: list[tuple[int, float, float]]) -> None:
+        for n, seconds, load_seconds in results:
+            self.encoded += n
+            self.seconds += seconds
+            self.load_seconds += load_seconds
+            self._progress(n)
 
     def _progress(self, n: int) -> None:
         if self._bar is None:
@@ -167,6 +175,26 @@ class _Pending:
             self._bar = tqdm(desc=f"{self.ctx.step or 'embed'} (encode)", unit="rec", unit_scale=True,
                              file=sys.stderr, disable=None, dynamic_ncols=True)
         self._bar.update(n)
+
+
+def encode_chunk(item: tuple) -> tuple[int, float, float]:
+    """Encode one chunk ``(op, cache_dir, keys, contents)`` and add it to the cache as one
+    segment; returns the records, the seconds encoding and the seconds loading the model."""
+    op, cache_dir, keys, contents = item
+    n, load_seconds = len(contents), 0.0
+    if op.precomputed:
+        t0 = time.perf_counter()
+        vectors = np.asarray(contents, dtype=np.float32)
+    else:
+        t0 = time.perf_counter()  # loading (or, once, distilling) the model is not encoding
+        encoder = load_encoder(op.model, cache_dir, op.pca_dims)
+        load_seconds = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        order = np.argsort([-len(t) for t in contents], kind="stable")  # similar lengths share a batch
+        vectors = np.empty((n, encoder.dim), np.float32)
+        vectors[order] = encoder.encode([contents[i] for i in order], op.batch_size)
+    EmbeddingCache(Path(cache_dir), op.model_id).add(np.frombuffer(keys, dtype="V16"), vectors.astype(op.dtype))
+    return n, time.perf_counter() - t0, load_seconds
 
 
 def precomputed_vectors(batch: pa.RecordBatch, column: str, op_name: str) -> np.ndarray:

@@ -1,0 +1,181 @@
+"""MinHash-LSH clustering as tasks for a cluster's workers (``OpContext.map``).
+
+Three rounds, each a set of independent tasks that exchange files in the stage's directory:
+
+1. *scatter*: each key part's band keys go to hash partitions (the shuffle of the bucket
+   entries; a bucket never spans two partitions);
+2. *link*: each partition's buckets give links (every document to its bucket's smallest
+   one), verified by signatures or shingle sets, then reduced to a *forest*: one link from
+   every linked document to the smallest document of its component in that partition;
+3. *merge*: forests merge a few at a time, in rounds, into one.
+
+A task holds one partition's entries, or the links of the documents that have near-duplicates,
+never the whole corpus; the driver reads only the final forest (the duplicated documents).
+The components, hence the decisions, are those of the in-memory path.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from ..base import KeyParts, OpContext
+from . import lsh
+from .spill import Partitions
+
+__all__ = ["LinkRule", "sharded_components", "forest", "signature_agreement", "exact_links"]
+
+#: Forests merged by one task of the merge rounds.
+MERGE_FAN_IN = 8
+_BUCKET_DTYPES = (np.uint64, np.int64)
+
+
+@dataclass(frozen=True)
+class LinkRule:
+    """How a candidate link is checked: ``verify`` is ``signature`` (estimated Jaccard >=
+    ``cutoff``), ``exact`` (shingle-set Jaccard >= ``threshold``) or ``none``."""
+
+    verify: str
+    num_perm: int
+    cutoff: float
+    threshold: float
+    ngram: int
+    shingle: str
+
+
+def matrix(column: pa.ChunkedArray | pa.Array, width: int) -> np.ndarray:
+    """A fixed-size-list column as an ``(n, width)`` numpy array."""
+    values = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    return values.flatten().to_numpy().reshape(len(values), width)
+
+
+def signature_agreement(parts: KeyParts, u: np.ndarray, v: np.ndarray, num_perm: int,
+                        block: int = 1 << 16) -> np.ndarray:
+    """The fraction of equal MinHash values of records ``u[k]`` and ``v[k]`` (their estimated
+    Jaccard similarity), reading only their signatures, a block of pairs at a time."""
+    out = np.empty(len(u))
+    for lo in range(0, len(u), block):
+        a = matrix(parts.take(u[lo:lo + block], ["sig"]).column("sig"), num_perm)
+        b = matrix(parts.take(v[lo:lo + block], ["sig"]).column("sig"), num_perm)
+        out[lo:lo + block] = (a == b).mean(axis=1)
+    return out
+
+
+def exact_links(parts: KeyParts, u: np.ndarray, v: np.ndarray, rule: LinkRule) -> tuple[np.ndarray, np.ndarray]:
+    """The links whose shingle sets have a Jaccard similarity of at least ``rule.threshold``."""
+    if not len(u):
+        return u, v
+    from .kernels import jaccard_sorted
+
+    need = np.unique(np.concatenate([u, v]))
+    texts = parts.take(need, ["text"]).column("text").combine_chunks()
+    values, starts = lsh.shingle_sets(texts, rule.ngram, rule.shingle)
+    similarity = np.empty(len(u))
+    jaccard_sorted(values, starts, np.searchsorted(need, u), np.searchsorted(need, v), similarity)
+    keep = similarity >= rule.threshold
+    return u[keep], v[keep]
+
+
+def forest(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The components of links ``u - v`` as links ``(node, root)`` from every non-root node to
+    its component's smallest node: as many links as linked nodes, the same components.
+
+    >>> [a.tolist() for a in forest(np.array([5, 9, 2]), np.array([9, 7, 7]))]
+    [[5, 7, 9], [2, 2, 2]]
+    """
+    if not len(u):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    nodes = np.unique(np.concatenate([u, v]))
+    label = lsh.components(len(nodes), np.searchsorted(nodes, u), np.searchsorted(nodes, v))
+    moved = np.flatnonzero(label != np.arange(len(nodes)))
+    return nodes[moved], nodes[label[moved]]
+
+
+def _save(path: Path, u: np.ndarray, v: np.ndarray) -> None:
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, np.stack([u, v]).astype(np.int64))
+    tmp.replace(path)
+
+
+def _load(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    pair = np.load(path)
+    return pair[0], pair[1]
+
+
+# --- the tasks: module-level functions of one picklable item ------------------------------------
+def scatter_task(item: tuple) -> int:
+    """Route one key part's band keys to ``n_parts`` hash partitions under ``out``; returns
+    the number of records with words (the others have no buckets)."""
+    part, offset, bands, n_parts, out = item
+    table = KeyParts([part]).read(["band", "empty"])
+    valid = np.flatnonzero(~table.column("empty").to_numpy(zero_copy_only=False))
+    keys = matrix(table.column("band"), bands)[valid].reshape(-1)
+    buckets = Partitions(n_parts, _BUCKET_DTYPES, out)
+    buckets.append((keys % np.uint64(n_parts)).astype(np.int64), keys, np.repeat(valid + offset, bands))
+    return len(valid)
+
+
+def link_task(item: tuple) -> tuple[int, int]:
+    """One partition's buckets to verified links, saved as a forest; returns the number of
+    candidate links and of links that passed verification."""
+    p, n_parts, scattered, parts, rule, out = item
+    read = [Partitions(n_parts, _BUCKET_DTYPES, Path(d)).read(p) for d in scattered]
+    keys = np.concatenate([r[0] for r in read]) if read else np.zeros(0, np.uint64)
+    docs = np.concatenate([r[1] for r in read]) if read else np.zeros(0, np.int64)
+    u, v = lsh.bucket_edges(keys, docs)
+    candidates = len(u)
+    keys_parts = KeyParts(parts)
+    if rule.verify == "signature" and len(u):
+        keep = signature_agreement(keys_parts, u, v, rule.num_perm) >= rule.cutoff
+        u, v = u[keep], v[keep]
+    elif rule.verify == "exact":
+        u, v = exact_links(keys_parts, u, v, rule)
+    _save(out, *forest(u, v))
+    return candidates, len(u)
+
+
+def merge_task(item: tuple) -> int:
+    """Merge forests into one; returns its number of links."""
+    paths, out = item
+    loaded = [_load(Path(p)) for p in paths]
+    u, v = forest(np.concatenate([a for a, _ in loaded]), np.concatenate([b for _, b in loaded]))
+    _save(out, u, v)
+    return len(u)
+
+
+# --- the driver's part ------------------------------------------------------------------------
+def sharded_components(parts: KeyParts, bands: int, n_parts: int, rule: LinkRule,
+                       ctx: OpContext) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The records in components of two or more (sorted row indices), each one's component
+    label (its smallest member), and counts for the manifest; every heavy step is a task of
+    ``ctx.map``, exchanging files under ``ctx.work_dir``."""
+    work = Path(ctx.work_dir) / "lsh"
+    shutil.rmtree(work, ignore_errors=True)  # a driver killed mid-way starts the step's decide again
+    work.mkdir(parents=True)
+    offsets = np.r_[0, np.cumsum(parts.sizes)[:-1]].tolist()
+    scattered = [work / f"scatter-{k:05d}" for k in range(len(parts.parts))]
+    ctx.map(scatter_task, [(part, offset, bands, n_parts, out)
+                           for part, offset, out in zip(parts.parts, offsets, scattered)])
+    forests = [work / f"forest-0-{p:05d}.npy" for p in range(n_parts)]
+    counts = ctx.map(link_task, [(p, n_parts, scattered, parts.parts, rule, out) for p, out in enumerate(forests)])
+    for d in scattered:
+        shutil.rmtree(d, ignore_errors=True)
+    rounds = 0
+    while len(forests) > 1:
+        rounds += 1
+        groups = [forests[i:i + MERGE_FAN_IN] for i in range(0, len(forests), MERGE_FAN_IN)]
+        merged = [work / f"forest-{rounds}-{g:05d}.npy" for g in range(len(groups))]
+        ctx.map(merge_task, list(zip(groups, merged)))
+        forests = merged
+    child, root = _load(forests[0])
+    shutil.rmtree(work, ignore_errors=True)
+    members = np.unique(np.concatenate([child, root]))
+    label = members.copy()
+    label[np.searchsorted(members, child)] = root
+    info = {"partitions": n_parts, "candidate_links": int(sum(c for c, _ in counts)),
+            "verified_links": int(sum(k for _, k in counts)), "merge_rounds": rounds}
+    return members, label, info
