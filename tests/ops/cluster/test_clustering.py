@@ -137,3 +137,25 @@ def test_sample_balanced_needs_the_tree_and_one_budget(tmp_path, sample_subset):
     steps = [{"embed": {"model": "static"}}, {"sample_balanced": {"size": 10}}]
     with pytest.raises(InputError, match="hierarchical_kmeans"):
         _run(tmp_path, "t", sample_subset, steps)
+
+
+def test_on_a_cluster_blocks_of_points_are_assigned_by_tasks():
+    from thresher.ops import OpContext
+    from thresher.ops.cluster.kmeans_core import assign
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(140_000, 8)).astype(np.float32)
+    centroids = rng.normal(size=(5, 8)).astype(np.float32)
+    calls = []
+
+    def mapper(fn, items):
+        calls.append(len(items))
+        return [fn(item) for item in items]
+
+    ctx = OpContext(workers=2, mapper=mapper, distributed=True)
+    for spherical in (False, True):
+        labels, dist = assign(x, centroids, spherical, ctx)
+        want = assign(x, centroids, spherical)
+        np.testing.assert_array_equal(labels, want[0])
+        np.testing.assert_array_equal(dist, want[1])
+    assert calls == [3, 3]  # blocks of 65,536 points

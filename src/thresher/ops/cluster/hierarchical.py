@@ -41,7 +41,8 @@ def _per_level(owner: str, value: list[int] | None, levels: int, default: list[i
 
 def hierarchical_kmeans(x: np.ndarray, levels: list[int], *, niter: int, seed: int, spherical: bool,
                         resample_steps: list[int], sample_sizes: list[int | None], sampling: str,
-                        max_points_per_centroid: int, owner: str = "hierarchical_kmeans"):
+                        max_points_per_centroid: int, owner: str = "hierarchical_kmeans",
+                        ctx: OpContext | None = None):
     """Cluster ``x``, then each level's centroids; return per level ``(labels, dist, centroids)``
     where level 0's labels index records and level l's index level l-1's clusters.
 
@@ -60,7 +61,7 @@ def hierarchical_kmeans(x: np.ndarray, levels: list[int], *, niter: int, seed: i
         level_seed = seed + 1000 * level
         centroids = fit_kmeans(data, k, niter=niter, seed=level_seed, spherical=spherical,
                                max_points_per_centroid=max_points_per_centroid)
-        labels, dist = assign(data, centroids, spherical)
+        labels, dist = assign(data, centroids, spherical, ctx)
         s = sample_sizes[level] or max(1, len(data) // (2 * k))
         for step in range(resample_steps[level] if s > 1 and k < len(data) else 0):
             if sampling == "closest":
@@ -72,7 +73,7 @@ def hierarchical_kmeans(x: np.ndarray, levels: list[int], *, niter: int, seed: i
                 break
             centroids = fit_kmeans(data[chosen], k, niter=niter, seed=level_seed + step + 1, spherical=spherical,
                                    init=centroids, max_points_per_centroid=max_points_per_centroid)
-            labels, dist = assign(data, centroids, spherical)
+            labels, dist = assign(data, centroids, spherical, ctx)
         out.append((labels, dist, centroids))
         data = centroids
     return out
@@ -136,7 +137,8 @@ class HierarchicalKMeans(EmbeddingKeys, GlobalOp):
         if n:
             result = hierarchical_kmeans(x, levels, niter=self.niter, seed=ctx.seed, spherical=self.spherical,
                                          resample_steps=steps, sample_sizes=sizes, sampling=self.sampling,
-                                         max_points_per_centroid=self.max_points_per_centroid, owner=self.name)
+                                         max_points_per_centroid=self.max_points_per_centroid, owner=self.name,
+                                         ctx=ctx)
             paths = [result[0][0]]
             for labels, _, _ in result[1:]:
                 paths.append(labels[paths[-1]])

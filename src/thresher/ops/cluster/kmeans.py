@@ -74,7 +74,7 @@ class KMeans(EmbeddingKeys, GlobalOp):
             check_k(f"{self.name}.k", k, len(table))
             centroids = fit_kmeans(x, k, niter=self.niter, seed=ctx.seed, spherical=self.spherical,
                                    max_points_per_centroid=self.max_points_per_centroid)
-            labels, dist = assign(x, centroids, self.spherical)
+            labels, dist = assign(x, centroids, self.spherical, ctx)
         else:
             labels, dist = np.zeros(0, np.int64), np.zeros(0, np.float32)
         ctx.info.update({"k": k, "sizes": cluster_sizes(labels)})

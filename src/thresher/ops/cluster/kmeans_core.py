@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import MissingDependencyError, RecipeError
+from ..base import OpContext
 
 __all__ = ["fit_kmeans", "assign", "closest_per_cluster", "check_k"]
 
@@ -39,9 +40,15 @@ def fit_kmeans(x: np.ndarray, k: int, *, niter: int, seed: int, spherical: bool,
     return np.asarray(km.centroids, dtype=np.float32)
 
 
-def assign(x: np.ndarray, centroids: np.ndarray, spherical: bool) -> tuple[np.ndarray, np.ndarray]:
+def assign(x: np.ndarray, centroids: np.ndarray, spherical: bool,
+           ctx: OpContext | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Each point's nearest centroid and its distance: ``1 - cosine`` when ``spherical``, else
-    the Euclidean distance. Ties go to the lower centroid index."""
+    the Euclidean distance. Ties go to the lower centroid index. On a cluster (``ctx``
+    distributed) blocks of points are assigned by the workers, the same blocks as here."""
+    if ctx is not None and ctx.distributed and len(x) > _ASSIGN_ROWS:
+        blocks = ctx.map(assign_task, [(x[lo:lo + _ASSIGN_ROWS], centroids, spherical)
+                                       for lo in range(0, len(x), _ASSIGN_ROWS)])
+        return np.concatenate([b[0] for b in blocks]), np.concatenate([b[1] for b in blocks])
     faiss = _faiss()
     index = faiss.IndexFlatIP(centroids.shape[1]) if spherical else faiss.IndexFlatL2(centroids.shape[1])
     index.add(np.ascontiguousarray(centroids, dtype=np.float32))
@@ -52,6 +59,11 @@ def assign(x: np.ndarray, centroids: np.ndarray, spherical: bool) -> tuple[np.nd
         labels[lo:lo + len(i)] = i[:, 0]
         dist[lo:lo + len(d)] = 1.0 - d[:, 0] if spherical else np.sqrt(np.maximum(d[:, 0], 0.0))
     return labels, dist
+
+
+def assign_task(item: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """``assign`` of one block ``(x, centroids, spherical)``."""
+    return assign(*item)
 
 
 def closest_per_cluster(labels: np.ndarray, dist: np.ndarray, s: int) -> np.ndarray:

@@ -168,7 +168,7 @@ class DedupSemantic(GlobalOp):
         check_k(f"{self.name}.k", k, n)
         centroids = fit_kmeans(x, k, niter=self.niter, seed=ctx.seed, spherical=self.spherical,
                                max_points_per_centroid=self.max_points_per_centroid)
-        labels, dist = assign(x, centroids, self.spherical)
+        labels, dist = assign(x, centroids, self.spherical, ctx)
         preference, chunk = self._preference(table, dist), self.chunk_mb * 2**20
         if ctx.distributed:  # on a cluster: groups of clusters in parallel
             sim, of = semdedup_by_tasks(x, labels, preference, chunk, ctx)
