@@ -3,12 +3,15 @@ a worker killed mid-stage changes nothing."""
 
 import os
 import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import make_recipe, output_digest
 from thresher import Recipe, run
@@ -68,15 +71,19 @@ def ray_cluster():
             os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
 
 
-def _run(tmp: Path, data: Path, kind: str, **executor):
-    """Each run with its own embedding cache (sharing the built static model), so that every
+def _recipe(tmp: Path, data: Path, kind: str, **executor) -> dict:
+    """A recipe with its own embedding cache (sharing the built static model), so that every
     run encodes: on Ray, the workers do."""
     cache, models = tmp / "cache", Path(os.environ["THRESHER_CACHE"]) / "models"
     models.mkdir(parents=True, exist_ok=True)
-    cache.mkdir()
-    (cache / "models").symlink_to(models, target_is_directory=True)
-    recipe = make_recipe(tmp, data, STEPS, kind=kind, shard_rows=250, cache_dir=str(cache), **executor)
-    return run(Recipe.from_dict(recipe, base_dir=tmp))
+    if not cache.exists():
+        cache.mkdir()
+        (cache / "models").symlink_to(models, target_is_directory=True)
+    return make_recipe(tmp, data, STEPS, kind=kind, shard_rows=250, cache_dir=str(cache), **executor)
+
+
+def _run(tmp: Path, data: Path, kind: str, **executor):
+    return run(Recipe.from_dict(_recipe(tmp, data, kind, **executor), base_dir=tmp))
 
 
 def _info(result, step: str) -> dict:
@@ -124,4 +131,27 @@ def test_a_worker_killed_mid_stage_changes_nothing(ray_cluster, sample_subset, l
         done.set()
         watcher.join()
     assert killed, "no Ray task was running to kill"
+    assert output_digest(tmp_path / "out") == local_reference
+
+
+def test_a_killed_driver_resumes_from_the_finished_stages(ray_cluster, sample_subset, local_reference, tmp_path):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump(_recipe(tmp_path, sample_subset, "ray", workers=2,
+                                             address=ray_cluster.address)))
+    driver = subprocess.Popen([sys.executable, "-c", "import sys; from thresher.cli import main; "
+                               "sys.exit(main(['run', sys.argv[1]]))", str(recipe)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while len(list((tmp_path / "out").rglob("_SUCCESS.json"))) < 3 and driver.poll() is None:
+            assert time.monotonic() < deadline, "the driver finished no stage in 2 minutes"
+            time.sleep(0.05)
+        driver.kill()  # SIGKILL: no cleanup, as when a node dies
+    finally:
+        driver.wait()
+    assert driver.returncode == -signal.SIGKILL, "the driver finished before it could be killed"
+    finished = len(list((tmp_path / "out").rglob("_SUCCESS.json")))
+    result = run(Recipe.from_yaml(recipe))
+    statuses = [s["status"] for s in result.manifest["stages"]]
+    assert statuses[:3] == ["reused"] * 3 and statuses.count("reused") == finished < len(statuses)
     assert output_digest(tmp_path / "out") == local_reference
