@@ -1,5 +1,5 @@
-"""The Ray executor on a 2-node cluster on loopback: the same output as the local executor, and
-a worker killed mid-stage changes nothing."""
+"""The Ray executor on a 2-node cluster on loopback: the same output as the local executor; a
+worker killed mid-stage changes nothing; a driver killed mid-run resumes from its finished stages."""
 
 import os
 import signal
