@@ -1,8 +1,12 @@
 """Throughput of the Ray executor against the local executor on this machine, 1 and 2 workers,
-on one recipe (heuristics, exact and MinHash dedup), each run fresh in its own process, and the
-per-record cost of every stage (task CPU seconds per record) that the capacity plan scales.
+each run fresh in its own process, and the per-record cost of every stage (task CPU seconds per
+record, and the wall time of global ops' decide) that the capacity plan in docs/scaling.md scales.
 
-    python bench/ray_executor.py [--data bench/.data/docs100k.jsonl] [--repeat 1]
+    python bench/ray_executor.py [--data bench/.data/docs100k.jsonl] [--recipe text|full] [--repeat 1]
+
+``text``: heuristics, exact and MinHash dedup; ``minhash``: MinHash dedup alone. ``full`` adds
+static embeddings, SemDeDup, hierarchical k-means and balanced sampling (each run encodes: its
+embedding cache is its own).
 
 Ray runs on this machine (`executor: {kind: ray}` without an address starts it with `workers`
 CPUs); its start-up is part of the wall time, as it is for a user.
@@ -14,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -24,17 +29,26 @@ import yaml
 
 from common import git_commit
 from measure import measure
+from thresher.recipe import default_cache_dir
 
 HERE = Path(__file__).resolve().parent
-STEPS = [{"normalize": {}}, {"language": {"keep": None, "min_score": 0.0}}, {"length": {"min_words": 5}},
-         {"gopher_quality": {}}, {"gopher_repetition": {}}, {"fineweb_quality": {}}, {"dedup_exact": {}},
-         {"dedup_minhash": {"threshold": 0.8}}]
+TEXT = [{"normalize": {}}, {"language": {"keep": None, "min_score": 0.0}}, {"length": {"min_words": 5}},
+        {"gopher_quality": {}}, {"gopher_repetition": {}}, {"fineweb_quality": {}}, {"dedup_exact": {}},
+        {"dedup_minhash": {"threshold": 0.8}}]
+RECIPES = {"text": TEXT, "minhash": [{"dedup_minhash": {"threshold": 0.8}}],
+           "full": TEXT + [{"embed": {"model": "static"}}, {"dedup_semantic": {"eps": 0.05}},
+                           {"hierarchical_kmeans": {}}, {"sample_balanced": {"fraction": 0.5}}]}
 
 
-def run_once(data: Path, kind: str, workers: int, out: Path) -> dict:
+def run_once(data: Path, kind: str, workers: int, out: Path, steps: list) -> dict:
     recipe = out.parent / f"{out.name}.yaml"
+    cache = out.parent / f"{out.name}-cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    cache.mkdir(parents=True)
+    (cache / "models").symlink_to(Path(default_cache_dir()) / "models", target_is_directory=True)
     recipe.write_text(yaml.safe_dump({"input": {"path": str(data.resolve())}, "output": {"path": str(out)},
-                                      "executor": {"kind": kind, "workers": workers}, "steps": STEPS}))
+                                      "executor": {"kind": kind, "workers": workers, "cache_dir": str(cache)},
+                                      "steps": steps}))
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
     if kind == "ray":
         private = tempfile.mkdtemp(prefix="thresher-ray-bench-")
@@ -63,16 +77,17 @@ def _kill_leftovers(marker: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=HERE / ".data" / "docs100k.jsonl")
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default="text")
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
-    base = HERE / "out" / "ray_executor"
+    base = HERE / "out" / f"ray_executor-{args.recipe}"
     base.mkdir(parents=True, exist_ok=True)
     rows, kept = [], {}
     for workers in (1, 2):
         for kind in ("local", "ray"):
             best = None
             for _ in range(args.repeat):
-                r = run_once(args.data, kind, workers, base / f"{kind}-{workers}")
+                r = run_once(args.data, kind, workers, base / f"{kind}-{workers}", RECIPES[args.recipe])
                 best = r if best is None or r["seconds"] < best["seconds"] else best
             m = best["manifest"]
             kept[(kind, workers)] = m["counts"]["kept"]
@@ -81,7 +96,8 @@ def main() -> None:
     print(f"Date: {datetime.now(timezone.utc).isoformat(timespec='seconds')}; commit {git_commit()}; "
           f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"load average at the end: {os.getloadavg()[0]:.2f}")
-    print(f"Command: `python bench/ray_executor.py --data {args.data} --repeat {args.repeat}`\n")
+    print(f"Command: `python bench/ray_executor.py --data {args.data} --recipe {args.recipe} "
+          f"--repeat {args.repeat}`\n")
     print("| executor | workers | docs | wall s | docs/s | vs local, same workers | peak RSS MiB (tree) | kept |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for kind, workers, n, seconds, rss, m in rows:
@@ -89,12 +105,25 @@ def main() -> None:
               f"{local[workers] / seconds:.2f}x | {rss:,.0f} | {m['counts']['kept']:,} |")
     same = len(set(kept.values())) == 1
     print(f"\nSame kept count in every run: {same}.")
-    print("\nPer-record cost by stage (local, 2 workers: task CPU seconds per 1M records in, and wall seconds):\n")
-    print("| stage | records in | task s / 1M records | stage wall s |\n|---|---:|---:|---:|")
-    m = next(r[5] for r in rows if r[0] == "local" and r[1] == 2)
-    for s in m["stages"]:
-        per = 1e6 * (s["task_seconds"] or 0) / max(s["rows_in"] or 1, 1)
-        print(f"| {s['stage']} | {s['rows_in'] or 0:,} | {per:,.1f} | {s['seconds'] or 0:.2f} |")
+    for kind in ("local", "ray"):
+        m = next(r[5] for r in rows if r[0] == kind and r[1] == 2)
+        print(f"\nPer-record cost by stage ({kind}, 2 workers): task CPU seconds per 1M records in (shard tasks: "
+              "ingest, row steps, a global op's keys and apply), and the stage's wall seconds (for a global "
+              "op, with its decide):\n")
+        print("| stage | records in | task s / 1M records | stage wall s | decide |\n|---|---:|---:|---:|---|")
+        for s in m["stages"]:
+            per = 1e6 * (s["task_seconds"] or 0) / max(s["rows_in"] or 1, 1)
+            step = next((x for x in m["steps"] if x["step"] == s["stage"]), {})
+            print(f"| {s['stage']} | {s['rows_in'] or 0:,} | {per:,.1f} | {s['seconds'] or 0:.2f} | "
+                  f"{_decide_info(step.get('info') or {})} |")
+    with open(args.data, encoding="utf-8") as f:
+        sizes = [len(json.loads(line)["text"].encode()) for line in f]
+    print(f"\nInput text: {sum(sizes) / len(sizes):,.0f} bytes per record ({sum(sizes) / 2**20:,.1f} MiB).")
+
+
+def _decide_info(info: dict) -> str:
+    keys = ("partitions", "candidate_links", "verified_links", "encoded", "encoded_per_second", "k", "levels")
+    return ", ".join(f"{k} {info[k]}" for k in keys if k in info)
 
 
 if __name__ == "__main__":

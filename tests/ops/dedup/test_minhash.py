@@ -205,10 +205,15 @@ def test_spilling_under_a_tiny_budget_gives_the_in_memory_result(tmp_path):
     assert not list(tmp_path.glob("spill-*"))  # and were cleaned up
 
 
-@pytest.mark.parametrize("verify", ["signature", "exact"])
-def test_tasks_for_a_cluster_give_the_in_memory_result(tmp_path, verify):
+@pytest.mark.parametrize("verify, part_per_task", [("signature", True), ("exact", False)])
+def test_tasks_for_a_cluster_give_the_in_memory_result(tmp_path, monkeypatch, verify, part_per_task):
     """The distributed path (shuffle, link and merge tasks through ``OpContext.map``) decides
-    exactly what the in-memory path decides."""
+    exactly what the in-memory path decides, whether the key parts are scattered together or
+    one by one."""
+    from thresher.ops.dedup import lsh_tasks
+
+    if part_per_task:
+        monkeypatch.setattr(lsh_tasks, "SCATTER_ENTRIES", 700 * 18)  # one part (700 records x 18 bands) a task
     batch = _planted_corpus(1500)
     op = DedupMinhash(verify=verify)
     parts = [op.keys(batch.slice(lo, 700), OpContext()) for lo in range(0, batch.num_rows, 700)]
@@ -227,6 +232,9 @@ def test_tasks_for_a_cluster_give_the_in_memory_result(tmp_path, verify):
     in_memory = op.decide(pa.concat_tables(parts), OpContext())
     assert sharded.num_rows > 500
     assert sharded.sort_by("id").equals(in_memory.sort_by("id"))
-    assert calls == [("scatter_task", len(files)), ("link_task", 8)]  # 8 forests: one merge, run here
+    scattered = [("scatter_task", len(files))] if part_per_task else []  # one task: run here
+    assert calls == scattered + [("link_task", 8)]  # 8 forests: one merge, run here
+    assert ctx.info["scatter_tasks"] == (len(files) if part_per_task else 1)
+    assert ctx.info["bucket_entries"] > len(files) * 18 * 600
     assert ctx.info["verified_links"] <= ctx.info["candidate_links"] and ctx.info["merge_rounds"] == 1
     assert not (tmp_path / "lsh").exists()

@@ -2,8 +2,9 @@
 
 Three rounds, each a set of independent tasks that exchange files in the stage's directory:
 
-1. *scatter*: each key part's band keys go to hash partitions (the shuffle of the bucket
-   entries; a bucket never spans two partitions);
+1. *scatter*: each group of key parts writes its band keys sorted by hash partition, in one
+   file with the partitions' bounds (the shuffle of the bucket entries; a bucket never spans
+   two partitions);
 2. *link*: each partition's buckets give links (every document to its bucket's smallest
    one), verified by signatures or shingle sets, then reduced to a *forest*: one link from
    every linked document to the smallest document of its component in that partition;
@@ -16,6 +17,7 @@ The components, hence the decisions, are those of the in-memory path.
 
 from __future__ import annotations
 
+import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,13 +27,15 @@ import pyarrow as pa
 
 from ..base import KeyParts, OpContext
 from . import lsh
-from .spill import Partitions
 
-__all__ = ["LinkRule", "sharded_components", "forest", "signature_agreement", "exact_links"]
+__all__ = ["LinkRule", "sharded_components", "partitions_for", "forest", "signature_agreement", "exact_links"]
 
 #: Forests merged by one task of the merge rounds.
 MERGE_FAN_IN = 8
-_BUCKET_DTYPES = (np.uint64, np.int64)
+#: Bucket entries (16 bytes each, and the sort's working copies) one scatter task holds.
+SCATTER_ENTRIES = 1 << 23
+#: Memory of one link task's partition: entries at about 48 bytes each while sorted.
+LINK_BYTES = 512 << 20
 
 
 @dataclass(frozen=True)
@@ -108,22 +112,36 @@ def _load(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 # --- the tasks: module-level functions of one picklable item ------------------------------------
 def scatter_task(item: tuple) -> int:
-    """Route one key part's band keys to ``n_parts`` hash partitions under ``out``; returns
-    the number of records with words (the others have no buckets)."""
-    part, offset, bands, n_parts, out = item
-    table = KeyParts([part]).read(["band", "empty"])
-    valid = np.flatnonzero(~table.column("empty").to_numpy(zero_copy_only=False))
-    keys = matrix(table.column("band"), bands)[valid].reshape(-1)
-    buckets = Partitions(n_parts, _BUCKET_DTYPES, out)
-    buckets.append((keys % np.uint64(n_parts)).astype(np.int64), keys, np.repeat(valid + offset, bands))
-    return len(valid)
+    """Write a group of key parts' bucket entries ``(band key, record)`` sorted by hash
+    partition to ``out``: ``.keys`` and ``.docs`` arrays and the partitions' ``.bounds``;
+    returns the number of entries."""
+    group, bands, n_parts, out = item
+    keys, docs = [], []
+    for part, offset in group:
+        table = KeyParts([part]).read(["band", "empty"])
+        valid = np.flatnonzero(~table.column("empty").to_numpy(zero_copy_only=False))
+        keys.append(matrix(table.column("band"), bands)[valid].reshape(-1))
+        docs.append(np.repeat(valid + offset, bands))
+    keys_all, docs_all = np.concatenate(keys).astype(np.uint64), np.concatenate(docs).astype(np.int64)
+    partition = (keys_all % np.uint64(n_parts)).astype(np.int64)
+    order = np.argsort(partition, kind="stable")
+    keys_all[order].tofile(f"{out}.keys")
+    docs_all[order].tofile(f"{out}.docs")
+    np.save(f"{out}.bounds.npy", np.searchsorted(partition[order], np.arange(n_parts + 1)))
+    return len(keys_all)
+
+
+def _read_partition(prefix: Path, p: int) -> tuple[np.ndarray, np.ndarray]:
+    lo, hi = np.load(f"{prefix}.bounds.npy")[[p, p + 1]]
+    return (np.fromfile(f"{prefix}.keys", np.uint64, count=int(hi - lo), offset=int(lo) * 8),
+            np.fromfile(f"{prefix}.docs", np.int64, count=int(hi - lo), offset=int(lo) * 8))
 
 
 def link_task(item: tuple) -> tuple[int, int]:
     """One partition's buckets to verified links, saved as a forest; returns the number of
     candidate links and of links that passed verification."""
-    p, n_parts, scattered, parts, rule, out = item
-    read = [Partitions(n_parts, _BUCKET_DTYPES, Path(d)).read(p) for d in scattered]
+    p, scattered, parts, rule, out = item
+    read = [_read_partition(prefix, p) for prefix in scattered]
     keys = np.concatenate([r[0] for r in read]) if read else np.zeros(0, np.uint64)
     docs = np.concatenate([r[1] for r in read]) if read else np.zeros(0, np.int64)
     u, v = lsh.bucket_edges(keys, docs)
@@ -148,6 +166,27 @@ def merge_task(item: tuple) -> int:
 
 
 # --- the driver's part ------------------------------------------------------------------------
+def partitions_for(records: int, bands: int, workers: int) -> int:
+    """Hash partitions of the bucket entries: two per worker, or more when one would not fit
+    in ``LINK_BYTES``."""
+    return max(2 * max(1, workers), math.ceil(records * bands * 48 / LINK_BYTES))
+
+
+def _scatter_groups(parts: KeyParts, bands: int) -> list[list[tuple]]:
+    """Consecutive key parts, grouped so that a group holds at most ``SCATTER_ENTRIES``
+    entries (or one part): ``[(part, offset of its first row), ...]`` per group."""
+    groups: list[list[tuple]] = []
+    offset, held = 0, SCATTER_ENTRIES
+    for part, size in zip(parts.parts, parts.sizes):
+        if held + size * bands > SCATTER_ENTRIES:
+            groups.append([])
+            held = 0
+        groups[-1].append((part, offset))
+        held += size * bands
+        offset += size
+    return groups
+
+
 def sharded_components(parts: KeyParts, bands: int, n_parts: int, rule: LinkRule,
                        ctx: OpContext) -> tuple[np.ndarray, np.ndarray, dict]:
     """The records in components of two or more (sorted row indices), each one's component
@@ -156,26 +195,27 @@ def sharded_components(parts: KeyParts, bands: int, n_parts: int, rule: LinkRule
     work = Path(ctx.work_dir) / "lsh"
     shutil.rmtree(work, ignore_errors=True)  # a driver killed mid-way starts the step's decide again
     work.mkdir(parents=True)
-    offsets = np.r_[0, np.cumsum(parts.sizes)[:-1]].tolist()
-    scattered = [work / f"scatter-{k:05d}" for k in range(len(parts.parts))]
-    ctx.map(scatter_task, [(part, offset, bands, n_parts, out)
-                           for part, offset, out in zip(parts.parts, offsets, scattered)])
+    groups = _scatter_groups(parts, bands)
+    scattered = [work / f"scatter-{g:05d}" for g in range(len(groups))]
+    entries = ctx.map(scatter_task, [(group, bands, n_parts, out) for group, out in zip(groups, scattered)])
     forests = [work / f"forest-0-{p:05d}.npy" for p in range(n_parts)]
-    counts = ctx.map(link_task, [(p, n_parts, scattered, parts.parts, rule, out) for p, out in enumerate(forests)])
-    for d in scattered:
-        shutil.rmtree(d, ignore_errors=True)
+    counts = ctx.map(link_task, [(p, scattered, parts.parts, rule, out) for p, out in enumerate(forests)])
+    for prefix in scattered:
+        for suffix in (".keys", ".docs", ".bounds.npy"):
+            Path(f"{prefix}{suffix}").unlink(missing_ok=True)
     rounds = 0
     while len(forests) > 1:
         rounds += 1
-        groups = [forests[i:i + MERGE_FAN_IN] for i in range(0, len(forests), MERGE_FAN_IN)]
-        merged = [work / f"forest-{rounds}-{g:05d}.npy" for g in range(len(groups))]
-        ctx.map(merge_task, list(zip(groups, merged)))
+        batches = [forests[i:i + MERGE_FAN_IN] for i in range(0, len(forests), MERGE_FAN_IN)]
+        merged = [work / f"forest-{rounds}-{g:05d}.npy" for g in range(len(batches))]
+        ctx.map(merge_task, list(zip(batches, merged)))
         forests = merged
     child, root = _load(forests[0])
     shutil.rmtree(work, ignore_errors=True)
     members = np.unique(np.concatenate([child, root]))
     label = members.copy()
     label[np.searchsorted(members, child)] = root
-    info = {"partitions": n_parts, "candidate_links": int(sum(c for c, _ in counts)),
-            "verified_links": int(sum(k for _, k in counts)), "merge_rounds": rounds}
+    info = {"partitions": n_parts, "scatter_tasks": len(groups), "bucket_entries": int(sum(entries)),
+            "candidate_links": int(sum(c for c, _ in counts)), "verified_links": int(sum(k for _, k in counts)),
+            "merge_rounds": rounds}
     return members, label, info

@@ -18,7 +18,7 @@ from ..base import GlobalOp, KeyParts, OpContext, reason
 from ..registry import register_op
 from . import lsh
 from .keep import KEEP_PARAMS, priority_column, representatives
-from .lsh_tasks import LinkRule, exact_links, matrix, sharded_components, signature_agreement
+from .lsh_tasks import LinkRule, exact_links, matrix, partitions_for, sharded_components, signature_agreement
 from .spill import Clusters, Partitions, SignatureStore, memory_budget
 
 __all__ = ["DedupMinhash"]
@@ -136,8 +136,8 @@ class DedupMinhash(GlobalOp):
         n = parts.num_rows
         if ctx.distributed and ctx.work_dir is not None:
             bands, _ = self.bands_rows()
-            n_parts = max(2 * max(1, ctx.workers), math.ceil(n * bands / _PARTITION_ENTRIES))
-            members, groups, info = sharded_components(parts, bands, n_parts, self._link_rule(), ctx)
+            members, groups, info = sharded_components(parts, bands, partitions_for(n, bands, ctx.workers),
+                                                       self._link_rule(), ctx)
             ctx.info.update(info)
             return self._decisions(parts, members, groups,
                                    lambda u, v: signature_agreement(parts, u, v, self.num_perm))
