@@ -79,11 +79,12 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=HERE / ".data" / "docs100k.jsonl")
     parser.add_argument("--recipe", choices=sorted(RECIPES), default="text")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
     base = HERE / "out" / f"ray_executor-{args.recipe}"
     base.mkdir(parents=True, exist_ok=True)
     rows, kept = [], {}
-    for workers in (1, 2):
+    for workers in args.workers:
         for kind in ("local", "ray"):
             best = None
             for _ in range(args.repeat):
@@ -97,7 +98,7 @@ def main() -> None:
           f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"load average at the end: {os.getloadavg()[0]:.2f}")
     print(f"Command: `python bench/ray_executor.py --data {args.data} --recipe {args.recipe} "
-          f"--repeat {args.repeat}`\n")
+          f"--repeat {args.repeat} --workers {' '.join(map(str, args.workers))}`\n")
     print("| executor | workers | docs | wall s | docs/s | vs local, same workers | peak RSS MiB (tree) | kept |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for kind, workers, n, seconds, rss, m in rows:
@@ -106,10 +107,10 @@ def main() -> None:
     same = len(set(kept.values())) == 1
     print(f"\nSame kept count in every run: {same}.")
     for kind in ("local", "ray"):
-        m = next(r[5] for r in rows if r[0] == kind and r[1] == 2)
-        print(f"\nPer-record cost by stage ({kind}, 2 workers): task CPU seconds per 1M records in (shard tasks: "
-              "ingest, row steps, a global op's keys and apply), and the stage's wall seconds (for a global "
-              "op, with its decide):\n")
+        m = next(r[5] for r in rows if r[0] == kind and r[1] == max(args.workers))
+        print(f"\nPer-record cost by stage ({kind}, {max(args.workers)} workers): task CPU seconds per 1M "
+              "records in (shard tasks: ingest, row steps, a global op's keys and apply), and the stage's "
+              "wall seconds (for a global op, with its decide):\n")
         print("| stage | records in | task s / 1M records | stage wall s | decide |\n|---|---:|---:|---:|---|")
         for s in m["stages"]:
             per = 1e6 * (s["task_seconds"] or 0) / max(s["rows_in"] or 1, 1)
@@ -122,7 +123,8 @@ def main() -> None:
 
 
 def _decide_info(info: dict) -> str:
-    keys = ("partitions", "candidate_links", "verified_links", "encoded", "encoded_per_second", "k", "levels")
+    keys = ("decide_seconds", "partitions", "scatter_tasks", "candidate_links", "verified_links", "encoded",
+            "encoded_per_second", "k", "levels")
     return ", ".join(f"{k} {info[k]}" for k in keys if k in info)
 
 

@@ -122,7 +122,9 @@ class LocalExecutor:
             ctx = OpContext(seed=seed, step=step.name, work_dir=stage_dir, workers=self.plan.workers,
                             sources=tuple(sources.values()), cache_dir=self.plan.cache_dir,
                             mapper=self._decide_mapper(), distributed=self.distributed)
+            start = time.perf_counter()
             write_parquet(step.op.decide(keys, ctx), decisions_path)
+            ctx.info["decide_seconds"] = round(time.perf_counter() - start, 3)
             write_json(stage_dir / "info.json", ctx.info)
         info = read_json(stage_dir / "info.json") or {}
         if pq.read_metadata(decisions_path).num_rows == 0 and not step.op.annotates:  # pass the shards through
