@@ -26,8 +26,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .sha256 import sha256_mod
-
 __all__ = ["HashedNgrams", "hashed_ngrams", "bucket_counts", "TOKEN"]
 
 #: NLTK's ``WordPunctTokenizer`` pattern (``nltk.tokenize.regexp``), the reference's default.
@@ -92,6 +90,8 @@ def _chunks(texts: Sequence[str | None]) -> list[tuple[int, int]]:
 
 
 def _featurize(texts: Sequence[str | None], num_buckets: int, ngrams: int, dtype) -> HashedNgrams:
+    from .sha256 import sha256_mod  # numba: loaded where features are hashed, not at import
+
     words = [TOKEN.findall(t.lower()) if t else [] for t in texts]
     tokens = np.fromiter(map(len, words), np.int64, len(words))
     doc = np.repeat(np.arange(len(words)), tokens)
