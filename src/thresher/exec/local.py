@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import sys
+import threading
 import time
-from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Iterable
@@ -48,6 +49,7 @@ class LocalExecutor:
     def run(self) -> list[dict]:
         """Run (or reuse) every stage; return each stage's meta, in order."""
         metas: list[dict] = []
+        self._warm_up()
         try:
             for stage in self.plan.stages:
                 metas.append(self._stage(stage, metas[-1] if metas else None))
@@ -56,6 +58,20 @@ class LocalExecutor:
                 self._pool.shutdown(wait=True, cancel_futures=True)
                 self._pool = None
         return metas
+
+    def _warm_up(self) -> None:
+        """Global ops whose keys will run in this process load their kernels now, on a
+        background thread, while the first stages run."""
+        for stage in self.plan.stages:
+            if stage.kind != "global" or read_json(self.plan.stage_dir(stage) / SUCCESS) is not None:
+                continue
+            op = stage.steps[0].op
+            if self._keys_here(op):
+                threading.Thread(target=op.warm_up, daemon=True, name=f"warm-up {stage.name}").start()
+
+    def _keys_here(self, op) -> bool:
+        """Whether a global op's keys run in this process (on threads, or inline with 1 worker)."""
+        return op.keys_in_threads or self.plan.workers == 1
 
     # --- stages ---------------------------------------------------------------------------
     def _stage(self, stage: Stage, prev: dict | None) -> dict:
@@ -114,7 +130,8 @@ class LocalExecutor:
         sources = {shard: Path(path) for shard, path in prev["shards"].items()}
         key_tasks = [KeysTask(shard, path, stage_dir, seed, step=step, cache_dir=self.plan.cache_dir)
                      for shard, path in sources.items()]
-        _, computed_keys = self._map(stage, key_tasks, prev["kept"], weight="rows_in", phase="keys")
+        _, computed_keys = self._map(stage, key_tasks, prev["kept"], weight="rows_in", phase="keys",
+                                     threads=step.op.keys_in_threads)
         decisions_path = stage_dir / "decisions.parquet"
         if not decisions_path.exists():
             self._close_pool()  # decide runs here alone: the idle workers' memory goes back first
@@ -141,24 +158,35 @@ class LocalExecutor:
 
     # --- running tasks --------------------------------------------------------------------
     def _map(self, stage: Stage, tasks: list, total: int | None, *, weight: str,
-             phase: str = "") -> tuple[list[dict], int]:
-        """Run the tasks not yet done (in parallel); return every task's stats in task order and
-        how many tasks ran now (the others were done by an earlier, interrupted run)."""
+             phase: str = "", threads: bool = False) -> tuple[list[dict], int]:
+        """Run the tasks not yet done (in parallel: worker processes, or this process's threads
+        with ``threads``); return every task's stats in task order and how many tasks ran now
+        (the others were done by an earlier, interrupted run)."""
         done = {t.unit: _done_stats(t) for t in tasks}
         pending = [t for t in tasks if done[t.unit] is None]
         label = f"[{stage.index}/{len(self.plan.stages) - 1}] {stage.name}" + (f" ({phase})" if phase else "")
         bar = _progress(label, total, self.progress)
         bar.update(sum(s.get(weight, 0) for s in done.values() if s))
-        for task, stats in self._execute(pending):
+        for task, stats in self._execute(pending, threads=threads):
             done[task.unit] = stats
             bar.update(stats.get(weight, 0))
         bar.close()
         return [done[t.unit] for t in tasks], len(pending)
 
-    def _execute(self, tasks: list) -> Iterable[tuple[object, dict]]:
+    def _execute(self, tasks: list, threads: bool = False) -> Iterable[tuple[object, dict]]:
         if self.plan.workers == 1 or len(tasks) <= 1:
             for task in tasks:
                 yield task, run_task(task)
+            return
+        if threads:
+            with ThreadPoolExecutor(self.plan.workers, thread_name_prefix="task") as pool:
+                futures = {pool.submit(run_task, t): t for t in tasks}
+                try:
+                    for fut in as_completed(futures):
+                        yield futures[fut], fut.result()
+                finally:
+                    for fut in futures:
+                        fut.cancel()
             return
         pool = self._get_pool()
         futures: dict[Future, object] = {pool.submit(run_task, t): t for t in tasks}

@@ -71,7 +71,7 @@ class RayExecutor(LocalExecutor):
             if started:
                 ray.shutdown()
 
-    def _execute(self, tasks: list) -> Iterable[tuple[object, dict]]:
+    def _execute(self, tasks: list, threads: bool = False) -> Iterable[tuple[object, dict]]:
         if not tasks:
             return
         ray = _ray()
@@ -85,6 +85,9 @@ class RayExecutor(LocalExecutor):
         finally:
             for ref in pending:
                 ray.cancel(ref)
+
+    def _warm_up(self) -> None:
+        """Nothing to warm here: every task runs on the cluster."""
 
     def _decide_mapper(self):
         return self._map_items

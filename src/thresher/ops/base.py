@@ -248,6 +248,15 @@ class GlobalOp(Op):
         """Estimated peak memory of ``decide`` over ``records`` records."""
         return records * 200
 
+    #: True when ``keys`` spends its time where the GIL is released (numba ``nogil`` kernels,
+    #: Arrow, numpy): the local executor then runs it on threads of its own process, so that
+    #: heavy libraries are loaded (``warm_up``) once instead of in every worker.
+    keys_in_threads: ClassVar[bool] = False
+
+    def warm_up(self) -> None:
+        """Load what ``keys`` needs (compiled kernels); the local executor calls it on a
+        background thread at the start of a run when ``keys`` will run in its process."""
+
     def key_columns(self) -> list[str] | None:
         """The columns ``keys`` reads (None: all); the others are not even read from disk."""
         return None

@@ -113,6 +113,13 @@ class DedupMinhash(GlobalOp):
     def memory_bytes(self, records: int, record_bytes: float) -> int:
         return min(self._in_memory_bytes(records), self._budget()) + records * 24
 
+    #: Signatures are numba ``nogil`` kernels and Arrow: threads of one process compute them, and
+    #: numba (about 1 s and 130 MiB per process) loads once, not in every worker.
+    keys_in_threads = True
+
+    def warm_up(self) -> None:
+        lsh.signatures(pa.array(["warm up the kernels"]), 1, self.num_perm, 0, self.shingle, self.hash_bits)
+
     # --- keys: one signature per record, computed in the workers ---------------------------
     def key_columns(self) -> list[str]:
         return ["id", "text"] + ([self.priority] if self.priority is not None else [])
