@@ -238,3 +238,13 @@ def test_tasks_for_a_cluster_give_the_in_memory_result(tmp_path, monkeypatch, ve
     assert ctx.info["bucket_entries"] > len(files) * 18 * 600
     assert ctx.info["verified_links"] <= ctx.info["candidate_links"] and ctx.info["merge_rounds"] == 1
     assert not (tmp_path / "lsh").exists()
+
+
+def test_large_string_texts_mixing_ascii_and_unicode_are_normalized_alike():
+    from thresher.ops.dedup.lsh import normalize_for_shingles
+
+    texts = ["Plain ASCII, text!", "Ünïcode — TEXT", None, "more ascii"]
+    small = normalize_for_shingles(pa.array(texts, pa.string()))
+    large = normalize_for_shingles(pa.array(texts, pa.large_string()))
+    assert large.type == pa.large_string() and large.cast(pa.string()).equals(small)
+    assert small.to_pylist() == ["plain ascii  text ", "ünïcode   text", "", "more ascii"]
