@@ -71,7 +71,7 @@ class LocalExecutor:
 
     def _keys_here(self, op) -> bool:
         """Whether a global op's keys run in this process (on threads, or inline with 1 worker)."""
-        return op.keys_in_threads or self.plan.workers == 1
+        return op.in_threads or self.plan.workers == 1
 
     # --- stages ---------------------------------------------------------------------------
     def _stage(self, stage: Stage, prev: dict | None) -> dict:
@@ -130,8 +130,10 @@ class LocalExecutor:
         sources = {shard: Path(path) for shard, path in prev["shards"].items()}
         key_tasks = [KeysTask(shard, path, stage_dir, seed, step=step, cache_dir=self.plan.cache_dir)
                      for shard, path in sources.items()]
+        if step.op.in_threads:
+            self._close_pool()  # keys and apply run on this process's threads: the idle workers' memory goes back
         _, computed_keys = self._map(stage, key_tasks, prev["kept"], weight="rows_in", phase="keys",
-                                     threads=step.op.keys_in_threads)
+                                     threads=step.op.in_threads)
         decisions_path = stage_dir / "decisions.parquet"
         if not decisions_path.exists():
             self._close_pool()  # decide runs here alone: the idle workers' memory goes back first
@@ -143,6 +145,7 @@ class LocalExecutor:
             write_parquet(step.op.decide(keys, ctx), decisions_path)
             ctx.info["decide_seconds"] = round(time.perf_counter() - start, 3)
             write_json(stage_dir / "info.json", ctx.info)
+            _release_memory()  # what decide freed goes back before the apply workers start
         info = read_json(stage_dir / "info.json") or {}
         if pq.read_metadata(decisions_path).num_rows == 0 and not step.op.annotates:  # pass the shards through
             n = prev["kept"]
@@ -150,7 +153,8 @@ class LocalExecutor:
                     "steps": {step.name: {"in": n, "removed": {}, "seconds": 0.0, **_info(info)}}}
         apply_tasks = [ApplyTask(shard, path, stage_dir, seed, step=step, decisions=decisions_path,
                                  cache_dir=self.plan.cache_dir) for shard, path in sources.items()]
-        stats, computed = self._map(stage, apply_tasks, prev["kept"], weight="rows_in", phase="apply")
+        stats, computed = self._map(stage, apply_tasks, prev["kept"], weight="rows_in", phase="apply",
+                                    threads=step.op.in_threads)
         meta = _merge(stats, computed=computed + computed_keys)
         meta["steps"][step.name].update(_info(info))
         meta["shards"] = {t.shard: str(kept_path(stage_dir, t.shard)) for t in apply_tasks}
@@ -223,6 +227,17 @@ class LocalExecutor:
             ctx.set_forkserver_preload(["thresher.exec.tasks", "thresher.ops.builtin"])
             self._pool = ProcessPoolExecutor(max_workers=self.plan.workers, mp_context=ctx)
         return self._pool
+
+
+def _release_memory() -> None:
+    """Return freed memory to the system: Arrow's pool and glibc's heap keep it otherwise."""
+    pa.default_memory_pool().release_unused()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def _info(info: dict) -> dict:

@@ -8,6 +8,7 @@ exists is complete, which is what lets a killed run resume shard by shard.
 from __future__ import annotations
 
 import resource
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,16 +147,24 @@ def _keys(task: KeysTask) -> dict:
 
 
 _DECISIONS: dict[Path, pa.Table] = {}
+_DECISIONS_LOCK = threading.Lock()
+
+
+def _decisions(path: Path) -> pa.Table:
+    """A global step's decisions, read once per process (tasks may run on threads)."""
+    with _DECISIONS_LOCK:
+        if path not in _DECISIONS:
+            _DECISIONS.clear()
+            _DECISIONS[path] = pq.read_table(path)
+        return _DECISIONS[path]
 
 
 def _apply(task: ApplyTask) -> dict:
-    if task.decisions not in _DECISIONS:
-        _DECISIONS.clear()
-        _DECISIONS[task.decisions] = pq.read_table(task.decisions)
+    decisions = _decisions(task.decisions)
     batch = read_shard(task.source)
     t0 = time.perf_counter()
     ctx = OpContext(seed=task.seed, step=task.step.name, cache_dir=task.cache_dir)
-    result = task.step.op.apply(batch, _DECISIONS[task.decisions], ctx)
+    result = task.step.op.apply(batch, decisions, ctx)
     kept, removed = split(result, task.step.name)
     _write_outputs(task, kept, [removed] if removed is not None else [])
     step_stats = _step_stats(batch.num_rows, removed, time.perf_counter() - t0)

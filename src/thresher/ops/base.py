@@ -248,10 +248,10 @@ class GlobalOp(Op):
         """Estimated peak memory of ``decide`` over ``records`` records."""
         return records * 200
 
-    #: True when ``keys`` spends its time where the GIL is released (numba ``nogil`` kernels,
-    #: Arrow, numpy): the local executor then runs it on threads of its own process, so that
-    #: heavy libraries are loaded (``warm_up``) once instead of in every worker.
-    keys_in_threads: ClassVar[bool] = False
+    #: True when ``keys`` and ``apply`` spend their time where the GIL is released (numba
+    #: ``nogil`` kernels, Arrow, numpy): the local executor then runs them on threads of its own
+    #: process, so that heavy libraries are loaded (``warm_up``) once instead of in every worker.
+    in_threads: ClassVar[bool] = False
 
     def warm_up(self) -> None:
         """Load what ``keys`` needs (compiled kernels); the local executor calls it on a

@@ -52,9 +52,23 @@ class LinkRule:
 
 
 def matrix(column: pa.ChunkedArray | pa.Array, width: int) -> np.ndarray:
-    """A fixed-size-list column as an ``(n, width)`` numpy array."""
-    values = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    return values.flatten().to_numpy().reshape(len(values), width)
+    """A fixed-size-list column as an ``(n, width)`` numpy array (a view when it has one chunk)."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    return column.flatten().to_numpy().reshape(len(column), width)
+
+
+def signature_rows(parts: KeyParts, rows: np.ndarray, num_perm: int) -> np.ndarray:
+    """The signatures of ``rows`` (sorted, distinct row indices), copied out of the memory-
+    mapped keys part by part: only the pages holding them are read."""
+    out = None
+    for offset, table in parts.iter(["sig"]):
+        lo, hi = np.searchsorted(rows, [offset, offset + table.num_rows])
+        if hi > lo:
+            sig = matrix(table.column("sig"), num_perm)
+            out = np.empty((len(rows), num_perm), sig.dtype) if out is None else out
+            out[lo:hi] = sig[rows[lo:hi] - offset]
+    return out if out is not None else np.zeros((0, num_perm), np.uint32)
 
 
 def signature_agreement(parts: KeyParts, u: np.ndarray, v: np.ndarray, num_perm: int,
@@ -63,9 +77,10 @@ def signature_agreement(parts: KeyParts, u: np.ndarray, v: np.ndarray, num_perm:
     Jaccard similarity), reading only their signatures, a block of pairs at a time."""
     out = np.empty(len(u))
     for lo in range(0, len(u), block):
-        a = matrix(parts.take(u[lo:lo + block], ["sig"]).column("sig"), num_perm)
-        b = matrix(parts.take(v[lo:lo + block], ["sig"]).column("sig"), num_perm)
-        out[lo:lo + block] = (a == b).mean(axis=1)
+        a, b = u[lo:lo + block], v[lo:lo + block]
+        need = np.unique(np.concatenate([a, b]))
+        sig = signature_rows(parts, need, num_perm)
+        out[lo:lo + block] = (sig[np.searchsorted(need, a)] == sig[np.searchsorted(need, b)]).mean(axis=1)
     return out
 
 

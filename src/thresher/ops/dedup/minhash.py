@@ -23,7 +23,7 @@ from .spill import Clusters, Partitions, SignatureStore, memory_budget
 
 __all__ = ["DedupMinhash"]
 
-_PARTITION_ENTRIES = 1 << 21
+_PARTITION_ENTRIES = 1 << 20
 
 
 @register_op("dedup_minhash")
@@ -113,9 +113,9 @@ class DedupMinhash(GlobalOp):
     def memory_bytes(self, records: int, record_bytes: float) -> int:
         return min(self._in_memory_bytes(records), self._budget()) + records * 24
 
-    #: Signatures are numba ``nogil`` kernels and Arrow: threads of one process compute them, and
-    #: numba (about 1 s and 130 MiB per process) loads once, not in every worker.
-    keys_in_threads = True
+    #: Signatures are numba ``nogil`` kernels and Arrow, and apply is Arrow: threads of one process
+    #: run them, and numba (about 1 s and 130 MiB per process) loads once, not in every worker.
+    in_threads = True
 
     def warm_up(self) -> None:
         lsh.signatures(pa.array(["warm up the kernels"]), 1, self.num_perm, 0, self.shingle, self.hash_bits)
@@ -146,8 +146,7 @@ class DedupMinhash(GlobalOp):
             members, groups, info = sharded_components(parts, bands, partitions_for(n, bands, ctx.workers),
                                                        self._link_rule(), ctx)
             ctx.info.update(info)
-            return self._decisions(parts, members, groups,
-                                   lambda u, v: signature_agreement(parts, u, v, self.num_perm))
+            return self._decisions(parts, members, groups, self._agreement(parts))
         n_parts, on_disk = self._partitions(n)
         spill = _spill_dir(ctx) if on_disk else None
         try:
@@ -155,7 +154,8 @@ class DedupMinhash(GlobalOp):
             label = self._cluster(parts, store, buckets, n, ctx.workers if not on_disk else 1)
             sizes = np.bincount(label, minlength=len(label))
             members = np.flatnonzero(sizes[label] > 1)
-            return self._decisions(parts, members, label[members], store.agreement)
+            agreement = store.agreement if store is not None else self._agreement(parts)
+            return self._decisions(parts, members, label[members], agreement)
         finally:
             if spill is not None:
                 shutil.rmtree(spill, ignore_errors=True)
@@ -164,15 +164,22 @@ class DedupMinhash(GlobalOp):
         return LinkRule(self.verify, self.num_perm, lsh.verify_cutoff(self.threshold, self.num_perm),
                         self.threshold, self.ngram, self.shingle)
 
-    def _bucket(self, parts: KeyParts, n_parts: int, spill: Path | None) -> tuple[SignatureStore, Partitions]:
-        """One pass over the keys: signatures to the store, (bucket key, record) entries to partitions."""
+    def _agreement(self, parts: KeyParts):
+        """Estimated Jaccard of row pairs, reading only their signatures from the keys."""
+        return lambda u, v: signature_agreement(parts, u, v, self.num_perm)
+
+    def _bucket(self, parts: KeyParts, n_parts: int,
+                spill: Path | None) -> tuple[SignatureStore | None, Partitions]:
+        """One pass over the keys: (bucket key, record) entries to partitions; on disk, the
+        signatures to a store too (in memory, verification reads the few it needs from the keys)."""
         bands, rows = self.bands_rows()
         dtype = np.uint32 if self.hash_bits == 32 else np.uint64
-        store = SignatureStore(parts.num_rows, self.num_perm, dtype, spill)
+        store = SignatureStore(parts.num_rows, self.num_perm, dtype, spill) if spill is not None else None
         buckets = Partitions(n_parts, (np.uint64, np.int64), spill / "buckets" if spill else None)
         groups = np.array_split(np.arange(bands), n_parts) if spill is None else None
-        for offset, table in parts.iter(["sig", "band", "empty"]):
-            store.write(offset, matrix(table.column("sig"), self.num_perm))
+        for offset, table in parts.iter(["sig", "band", "empty"] if store is not None else ["band", "empty"]):
+            if store is not None:
+                store.write(offset, matrix(table.column("sig"), self.num_perm))
             valid = np.flatnonzero(~table.column("empty").to_numpy(zero_copy_only=False))
             keys = matrix(table.column("band"), bands)[valid]
             docs = valid + offset
@@ -185,18 +192,19 @@ class DedupMinhash(GlobalOp):
                     buckets.add(k, keys[:, lo:hi].reshape(-1), np.repeat(docs, hi - lo))
         return store, buckets
 
-    def _cluster(self, parts: KeyParts, store: SignatureStore, buckets: Partitions, n: int,
+    def _cluster(self, parts: KeyParts, store: SignatureStore | None, buckets: Partitions, n: int,
                  threads: int = 1) -> np.ndarray:
         """Each record's component label, from the (verified) links of every bucket partition.
         Partitions are linked on ``threads`` threads (numpy's sorts release the GIL), a few at a
-        time, and their links added in partition order."""
+        time. Links are verified per partition against an on-disk ``store``; without one, all
+        at the end (they are few), reading only the linked records' signatures."""
         clusters = Clusters(n, self._budget() // 64)
         pending: list[tuple[np.ndarray, np.ndarray]] = []
         cutoff = lsh.verify_cutoff(self.threshold, self.num_perm)
 
         def links(k: int) -> tuple[np.ndarray, np.ndarray]:
             u, v = lsh.bucket_edges(*buckets.read(k))
-            if self.verify == "signature" and len(u):
+            if self.verify == "signature" and store is not None and len(u):
                 keep = store.agreement(u, v) >= cutoff
                 u, v = u[keep], v[keep]
             return u, v
@@ -204,14 +212,19 @@ class DedupMinhash(GlobalOp):
         with ThreadPoolExecutor(max(1, threads)) as pool:
             for lo in range(0, buckets.n, max(1, threads)):
                 for u, v in pool.map(links, range(lo, min(buckets.n, lo + max(1, threads)))):
-                    if self.verify == "exact":
-                        pending.append((u, v))
-                    else:
+                    if self.verify == "none" or (self.verify == "signature" and store is not None):
                         clusters.add(u, v)
+                    else:
+                        pending.append((u, v))
         buckets.close()
         if pending:
-            clusters.add(*exact_links(parts, np.concatenate([p[0] for p in pending]),
-                                      np.concatenate([p[1] for p in pending]), self._link_rule()))
+            u, v = np.concatenate([p[0] for p in pending]), np.concatenate([p[1] for p in pending])
+            if self.verify == "exact":
+                u, v = exact_links(parts, u, v, self._link_rule())
+            elif len(u):
+                keep = signature_agreement(parts, u, v, self.num_perm) >= cutoff
+                u, v = u[keep], v[keep]
+            clusters.add(u, v)
         return clusters.labels()
 
     def _decisions(self, parts: KeyParts, members: np.ndarray, groups: np.ndarray, agreement) -> pa.Table:
