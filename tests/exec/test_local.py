@@ -88,3 +88,22 @@ def test_audit_fails_loudly_when_output_records_go_missing(tmp_path, sample_subs
     assert lost  # the message names real ids; --fresh rebuilds the output
     assert run(Recipe.from_dict(make_recipe(tmp_path, sample_subset, PIPELINE, shard_rows=500), base_dir=tmp_path),
                fresh=True).counts["input"] == 1500
+
+
+def test_minhash_keys_and_apply_run_on_threads_of_the_main_process(tmp_path, sample_subset, monkeypatch):
+    """``in_threads`` ops (dedup_minhash) run their shard tasks on threads, the others in workers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from thresher.exec import local
+
+    seen = []
+
+    class Recording(ThreadPoolExecutor):
+        def submit(self, fn, task, *args, **kwargs):
+            seen.append((type(task).__name__, task.step.name))
+            return super().submit(fn, task, *args, **kwargs)
+
+    monkeypatch.setattr(local, "ThreadPoolExecutor", Recording)
+    _run(tmp_path, sample_subset, workers=2, shard_rows=200)
+    assert {step for _, step in seen} == {"dedup_minhash"}
+    assert {kind for kind, _ in seen} == {"KeysTask", "ApplyTask"}
