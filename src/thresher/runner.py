@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from . import __version__
 from .exec.ledger import check_invariant, publish, step_counts
-from .exec.local import LocalExecutor
+from .exec.local import LocalExecutor, start_fork_server
 from .exec.plan import Plan, check_fits, make_plan
 from .exec.shards import read_json, write_json
 from .recipe import Recipe
@@ -49,6 +49,8 @@ def run(recipe: Recipe | str | Path, *, workers: int | None = None, fresh: bool 
     if not isinstance(recipe, Recipe):
         recipe = Recipe.from_yaml(recipe)
     start = time.perf_counter()
+    if recipe.executor.kind == "local" and (workers or recipe.executor.workers) != 1:
+        start_fork_server()  # its imports overlap the planning
     plan = make_plan(recipe, workers=workers)
     out = recipe.output_dir
     if fresh:

@@ -28,10 +28,22 @@ from .plan import Plan, Stage
 from .shards import clean_tmp, kept_path, read_json, stats_path, write_json
 from .tasks import ApplyTask, IngestTask, KeysTask, RowTask, run_task
 
-__all__ = ["LocalExecutor", "SUCCESS"]
+__all__ = ["LocalExecutor", "SUCCESS", "start_fork_server"]
 
 log = logging.getLogger("thresher.exec.local")
 SUCCESS = "_SUCCESS.json"
+#: What the fork server imports once, for every worker forked from it.
+PRELOAD = ["thresher.exec.tasks", "thresher.ops.builtin"]
+
+
+def start_fork_server() -> None:
+    """Start the fork server that worker processes come from now, so that it imports thresher
+    (about half a second) while the run reads its inputs and plans; it is started on first
+    use otherwise."""
+    from multiprocessing import forkserver
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
+    forkserver.ensure_running()
 
 
 class LocalExecutor:
@@ -224,7 +236,7 @@ class LocalExecutor:
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["thresher.exec.tasks", "thresher.ops.builtin"])
+            ctx.set_forkserver_preload(PRELOAD)
             self._pool = ProcessPoolExecutor(max_workers=self.plan.workers, mp_context=ctx)
         return self._pool
 
