@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from typing import Iterable
 
 from ..errors import MissingDependencyError, ResourceError
@@ -93,15 +94,26 @@ class RayExecutor(LocalExecutor):
         return self._map_items
 
     def _map_items(self, fn, items: list) -> list:
-        """``[fn(item) for item in items]`` as Ray tasks (retried like the stage tasks)."""
+        """``[fn(item) for item in items]`` as Ray tasks (retried like the stage tasks), with a
+        progress bar of the tasks done."""
+        from tqdm import tqdm
+
         ray = _ray()
         refs = [self._call.remote(fn, item) for item in items]
-        results: list = []
+        index = {ref: i for i, ref in enumerate(refs)}
+        results: list = [None] * len(refs)
+        pending = list(refs)
+        bar = tqdm(total=len(refs), desc=f"  {fn.__name__}", unit="task", disable=not self.progress,
+                   dynamic_ncols=True, file=sys.stderr)
         try:
-            for i, ref in enumerate(refs):
-                results.append(self._result(ray, ref, f"{fn.__name__} item {i}"))
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                for ref in done:
+                    results[index[ref]] = self._result(ray, ref, f"{fn.__name__} item {index[ref]}")
+                    bar.update(1)
         finally:
-            for ref in refs[len(results):]:
+            bar.close()
+            for ref in pending:
                 ray.cancel(ref)
         return results
 
