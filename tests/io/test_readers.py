@@ -180,3 +180,20 @@ def test_large_jsonl_read_in_byte_ranges_gives_the_same_records(tmp_path, monkey
     shards = list((tmp_path / "out" / "_work").glob("00-ingest-*/kept/f00000.0006-*"))
     assert shards  # really read in ranges
     assert output_digest(tmp_path / "out") == expected
+
+
+@pytest.mark.parametrize("line, message", [
+    (b'{"id": true, "text": "x"}', "id field 'id' must be a string or an integer, got bool"),
+    (b'{"id": null, "text": "x"}', "id field 'id' is missing or null"),
+    (b'{"id": 3, "text": null}', "text field 'text' is null"),
+    (b'{"id": 3.5, "text": "x"}', "id field 'id' must be a string or an integer, got float"),
+])
+def test_id_field_checks_name_the_line_after_blank_lines(tmp_path, line, message):
+    """Well-formed lines take a fast path; everything else is checked and explained, with the
+    line number counting blank lines."""
+    (tmp_path / "d.jsonl").write_bytes(b'{"id": "a", "text": "ok"}\n\n' + line + b"\n")
+    with pytest.raises(InputError, match=rf"d\.jsonl:3: {message}"):
+        _run(tmp_path, tmp_path / "d.jsonl", id_field="id")
+    result = _run(tmp_path, tmp_path / "d.jsonl", id_field="id", on_error="quarantine")
+    assert result.counts == {"input": 2, "kept": 1, "removed": 1}
+    assert _kept_ids(tmp_path) == ["a"]

@@ -11,6 +11,7 @@ import gzip
 import io
 import json
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -149,12 +150,15 @@ def _read_jsonl(path: Path, rel: str, opts: ReadOptions, span: Span | None = Non
         with open(path, "rb") as f:
             f.seek(span.start)
             data = f.read(span.end - span.start)
+    text_field, id_field = opts.text_field, opts.id_field
     with (io.BytesIO(data) if span is not None else _open_binary(path)) as handle:
         try:
             for lineno, raw in enumerate(handle, span.first_line if span is not None else 1):
-                if not raw.strip():
-                    continue
-                obj = _parse_line(raw, rel, lineno, opts, bad)
+                obj = _quick_parse(raw, text_field, id_field)  # a well-formed record, or None
+                if obj is None:  # blank, or anything to check and explain: the full path
+                    if not raw.strip():
+                        continue
+                    obj = _parse_line(raw, rel, lineno, opts, bad)
                 if obj is not None:
                     rows.append(obj)
                     lines.append(lineno)
@@ -165,6 +169,19 @@ def _read_jsonl(path: Path, rel: str, opts: ReadOptions, span: Span | None = Non
             raise InputError(f"{rel}: cannot decompress/read the file: {exc}") from None
     if rows or bad:
         yield _rows_to_batch(rows, lines, rel, opts, bad), bad
+
+
+def _quick_parse(raw: bytes, text_field: str, id_field: str | None) -> dict | None:
+    """The record on a line that is a JSON object with a string text and a valid id field;
+    None for anything else (which ``_parse_line`` then checks and explains)."""
+    try:
+        obj = _loads(raw)
+    except _JSONError:
+        return None
+    if type(obj) is dict and type(obj.get(text_field)) is str and (
+            id_field is None or type(obj.get(id_field)) in (str, int)):  # bool is not int here
+        return obj
+    return None
 
 
 def _parse_line(raw: bytes, rel: str, lineno: int, opts: ReadOptions, bad: list[BadRecord]) -> dict | None:
@@ -215,7 +232,10 @@ def _rows_to_batch(rows: list[dict], lines: list[int], rel: str, opts: ReadOptio
                    bad: list[BadRecord]) -> pa.RecordBatch | None:
     if not rows:
         return None
-    ids = [_record_id(obj, rel, n, opts) for obj, n in zip(rows, lines)]
+    if opts.id_field is not None:  # checked on every line: a string or an integer
+        ids = [str(obj[opts.id_field]) for obj in rows]
+    else:
+        ids = [_record_id(obj, rel, n, opts) for obj, n in zip(rows, lines)]
     columns: dict[str, Any] = {"id": ids, "text": [obj[opts.text_field] for obj in rows]}
     keys = _ordered_keys(rows, skip={opts.text_field, opts.id_field})
     arrays = {"id": pa.array(columns["id"], pa.string()), "text": pa.array(columns["text"], pa.string())}
@@ -238,12 +258,8 @@ def _rows_to_batch(rows: list[dict], lines: list[int], rel: str, opts: ReadOptio
 
 
 def _ordered_keys(rows: list[dict], skip: set) -> list[str]:
-    seen: dict[str, None] = {}
-    for obj in rows:
-        for key in obj:
-            if key not in seen and key not in skip:
-                seen[key] = None
-    return list(seen)
+    """Every key of the rows, in order of first appearance, but those in ``skip``."""
+    return [key for key in dict.fromkeys(chain.from_iterable(rows)) if key not in skip]
 
 
 def _column_array(key: str, values: list, rel: str, lines: list[int]) -> tuple[pa.Array | None, list]:
