@@ -5,7 +5,11 @@ Each subclass carries the CLI exit code that scripts can rely on (see ``thresher
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
+
 __all__ = [
+    "require",
     "ThresherError",
     "RecipeError",
     "InputError",
@@ -56,3 +60,20 @@ class NotFoundError(ThresherError):
     """An output directory or a record id does not exist."""
 
     exit_code = 7
+
+
+def require(module: str, message: str) -> ModuleType:
+    """``import module``, or a ``MissingDependencyError`` with ``message`` (what needs it and
+    how to install it).
+
+    >>> require("json", "unused").__name__
+    'json'
+    >>> require("no_such_package_here", "X needs no-such-package: pip install no-such-package")
+    Traceback (most recent call last):
+    ...
+    thresher.errors.MissingDependencyError: X needs no-such-package: pip install no-such-package
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(message) from exc

@@ -21,7 +21,7 @@ import os
 import sys
 from typing import Iterable
 
-from ..errors import MissingDependencyError, ResourceError
+from ..errors import ResourceError, require
 from .local import LocalExecutor
 from .plan import Plan
 from .tasks import run_task
@@ -35,11 +35,7 @@ MAX_RETRIES = 3
 
 
 def _ray():
-    try:
-        import ray
-    except ImportError as exc:
-        raise MissingDependencyError("executor.kind ray needs Ray: pip install 'thresher[ray]'") from exc
-    return ray
+    return require("ray", "executor.kind ray needs Ray: pip install 'thresher[ray]'")
 
 
 class RayExecutor(LocalExecutor):

