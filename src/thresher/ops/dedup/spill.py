@@ -1,8 +1,8 @@
 """Disk-backed working sets that keep a dedup op's memory under a budget: hash-partitioned
 bucket entries, one signature row per record, and connected components of links added in batches.
 
-Each class holds everything in memory when given no directory, and writes to files under
-the directory otherwise; both ways give the same results.
+``Partitions`` holds its rows in memory when given no directory and writes to files under
+the directory otherwise (both ways give the same results); ``SignatureStore`` is on disk only.
 """
 
 from __future__ import annotations
@@ -75,31 +75,23 @@ class Partitions:
 
 
 class SignatureStore:
-    """An ``(n, width)`` matrix written in row blocks, then read by row indices.
-
-    On disk, rows are read one by one with ``pread``, so only the rows asked for are in memory.
+    """An ``(n, width)`` matrix written to a file in row blocks, then read by row indices
+    with ``pread``, so only the rows asked for are in memory. (In memory, ``dedup_minhash``
+    holds no signature matrix: it reads the linked records' signatures from its keys.)
     """
 
-    def __init__(self, n: int, width: int, dtype: np.dtype, directory: Path | None = None) -> None:
+    def __init__(self, n: int, width: int, dtype: np.dtype, directory: Path) -> None:
         self.shape, self.dtype = (n, width), np.dtype(dtype)
-        self.path = None if directory is None else directory / "signatures.bin"
-        if self.path is None:
-            self._matrix = np.empty(self.shape, self.dtype)
-        else:
-            directory.mkdir(parents=True, exist_ok=True)
-            self.path.write_bytes(b"")
+        self.path = directory / "signatures.bin"
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path.write_bytes(b"")
 
     def write(self, offset: int, rows: np.ndarray) -> None:
         """Rows ``offset .. offset + len(rows)``; blocks must come in order."""
-        if self.path is None:
-            self._matrix[offset:offset + len(rows)] = rows
-        else:
-            with open(self.path, "ab") as f:
-                f.write(np.ascontiguousarray(rows, self.dtype).tobytes())
+        with open(self.path, "ab") as f:
+            f.write(np.ascontiguousarray(rows, self.dtype).tobytes())
 
     def rows(self, index: np.ndarray) -> np.ndarray:
-        if self.path is None:
-            return self._matrix[index]
         width = self.shape[1] * self.dtype.itemsize
         out = np.empty((len(index), self.shape[1]), self.dtype)
         fd = os.open(self.path, os.O_RDONLY)
