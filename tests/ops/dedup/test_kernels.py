@@ -99,3 +99,30 @@ def test_word_shingle_kernel_has_the_words_of_the_normalized_text():
         assert n_docs == len(texts) and np.array_equal(owners, owner)
         pairs = np.unique(np.stack([expected, hashes], axis=1), axis=0)
         assert len(pairs) == len(np.unique(expected)) == len(np.unique(hashes))  # a one-to-one renaming
+
+
+def _bucket_edges_twin(keys, docs):
+    """Star links from the smallest document of each bucket, by an argsort of the keys."""
+    links = set()
+    for key in np.unique(keys):
+        members = docs[keys == key]
+        links.update((int(members.min()), int(d)) for d in members if d != members.min())
+    pairs = sorted(links)
+    return np.array([p[0] for p in pairs], np.int64), np.array([p[1] for p in pairs], np.int64)
+
+
+def test_bucket_edges_matches_twin_also_when_keys_share_their_high_bits():
+    from thresher.ops.dedup.lsh import bucket_edges
+
+    rng = np.random.default_rng(6)
+    bases = rng.integers(0, 2**62, 6, dtype=np.uint64)
+    for n in (1, 2, 37, 1000):
+        # keys differing only in their low bits fall in one packed group, which must be split by key
+        keys = bases[rng.integers(0, 6, n)] + rng.integers(0, 3, n).astype(np.uint64)
+        docs = rng.integers(0, 400, n)
+        expected = _bucket_edges_twin(keys, docs)
+        got = bucket_edges(keys, docs)
+        assert all(np.array_equal(a, b) for a, b in zip(got, expected))
+        shuffled = rng.permutation(n)
+        again = bucket_edges(keys[shuffled], docs[shuffled])
+        assert all(np.array_equal(a, b) for a, b in zip(again, expected))

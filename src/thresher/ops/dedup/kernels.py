@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["word_shingles", "word_ngrams_into", "minhash_into", "minhash64_into", "jaccard_sorted"]
+__all__ = ["word_shingles", "word_ngrams_into", "minhash_into", "minhash64_into", "jaccard_sorted", "star_links",
+           "agreement_into"]
 
 _FNV_PRIME = np.uint64(0x100000001B3)
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
@@ -134,3 +135,60 @@ def jaccard_sorted(values, starts, u, v, out):  # pragma: no cover - compiled
                 j += 1
         union = size - common
         out[k] = common / union if union else 0.0
+
+
+@njit(cache=True, nogil=True)
+def star_links(packed, bits, keys, docs, out_u, out_v):  # pragma: no cover - compiled
+    """Links ``(leader, doc)`` from each bucket's smallest document to its others, written to
+    ``out_u``/``out_v``; returns how many. ``packed`` is, sorted, ``(keys >> bits) << bits | i``
+    over entries ``i``: runs of equal high bits hold whole buckets, and a run whose full keys
+    differ (high bits shared by chance) is split by full key exactly."""
+    mask = (np.uint64(1) << np.uint64(bits)) - np.uint64(1)
+    shift = np.uint64(bits)
+    n = packed.shape[0]
+    k = 0
+    i = 0
+    while i < n:
+        top = packed[i] >> shift
+        j = i + 1
+        while j < n and packed[j] >> shift == top:
+            j += 1
+        if j - i > 1:
+            rows = (packed[i:j] & mask).astype(np.int64)
+            first = keys[rows[0]]
+            mixed = False
+            for q in range(1, j - i):
+                if keys[rows[q]] != first:
+                    mixed = True
+                    break
+            if mixed:
+                rows = rows[np.argsort(keys[rows], kind="mergesort")]
+            lo = 0
+            while lo < j - i:
+                hi = lo + 1
+                while hi < j - i and keys[rows[hi]] == keys[rows[lo]]:
+                    hi += 1
+                leader = docs[rows[lo]]
+                for q in range(lo + 1, hi):
+                    leader = min(leader, docs[rows[q]])
+                for q in range(lo, hi):
+                    if docs[rows[q]] != leader:
+                        out_u[k] = leader
+                        out_v[k] = docs[rows[q]]
+                        k += 1
+                lo = hi
+        i = j
+    return k
+
+
+@njit(cache=True, nogil=True)
+def agreement_into(sig, iu, iv, out):  # pragma: no cover - compiled
+    """``out[k]`` = the fraction of equal values of signatures ``sig[iu[k]]`` and ``sig[iv[k]]``
+    (their estimated Jaccard similarity), with no pairs x permutations temporary."""
+    width = sig.shape[1]
+    for k in range(iu.shape[0]):
+        a, b = sig[iu[k]], sig[iv[k]]
+        same = 0
+        for p in range(width):
+            same += a[p] == b[p]
+        out[k] = same / width

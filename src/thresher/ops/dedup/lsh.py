@@ -12,7 +12,19 @@ import pyarrow.compute as pc
 from ..text.ngrams import Tokens, mix64, rolling_hashes
 
 __all__ = ["optimal_bands", "recall_bands", "verify_cutoff", "signatures", "shingle_hashes", "shingle_sets",
-           "word_ngrams", "normalize_for_shingles", "band_keys", "bucket_edges", "components", "s_curve", "is_empty"]
+           "word_ngrams", "normalize_for_shingles", "band_keys", "bucket_edges", "components", "s_curve", "is_empty",
+           "distinct"]
+
+
+def distinct(values: np.ndarray) -> np.ndarray:
+    """The sorted distinct values of a 1-d array: ``np.unique(values)``, which numpy 2.4 computes
+    with a hash table about 20x slower than this sort (0.8 s against 0.03 s for 1M int64).
+
+    >>> distinct(np.array([3, 1, 3, 2])).tolist()
+    [1, 2, 3]
+    """
+    values = np.sort(values)
+    return values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values
 
 
 def s_curve(similarity: float | np.ndarray, bands: int, rows: int):
@@ -233,19 +245,25 @@ def band_keys(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
 def bucket_edges(keys: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct pairs ``(first, other)`` from bucket entries ``(keys[i], docs[i])``: every
     document of a bucket is linked to the bucket's smallest document (a star per bucket is
-    enough for connected components). The result does not depend on the entries' order."""
+    enough for connected components). The result does not depend on the entries' order.
+
+    The entries are grouped by one sort of 64-bit words (a key's high bits above the entry's
+    index), 3-4x faster than an argsort of the keys; the compiled ``star_links`` splits, by
+    full key, the rare groups whose keys only share those bits."""
     if not len(keys):
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    order = np.argsort(keys)  # any order inside a bucket: its leader is the minimum
-    sorted_keys, members = keys[order], docs[order].astype(np.int64)
-    starts = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
-    first = np.flatnonzero(starts)
-    leader = np.minimum.reduceat(members, first)[np.cumsum(starts) - 1]
-    linked = members != leader
-    if not linked.any():
+    from .kernels import star_links  # numba: loaded where links are made
+
+    keys = np.ascontiguousarray(keys, np.uint64)
+    docs = np.ascontiguousarray(docs, np.int64)
+    bits = max(1, (len(keys) - 1).bit_length())
+    packed = np.sort((keys >> np.uint64(bits) << np.uint64(bits)) | np.arange(len(keys), dtype=np.uint64))
+    u, v = np.empty(len(keys), np.int64), np.empty(len(keys), np.int64)
+    count = star_links(packed, bits, keys, docs, u, v)
+    if not count:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    span = np.int64(members.max() + 1)
-    pairs = np.unique(leader[linked] * span + members[linked])  # one int64 per pair: a 1-d sort
+    span = np.int64(docs.max() + 1)
+    pairs = distinct(u[:count] * span + v[:count])  # one int64 per pair: a 1-d sort
     return pairs // span, pairs % span
 
 

@@ -75,12 +75,14 @@ def signature_agreement(parts: KeyParts, u: np.ndarray, v: np.ndarray, num_perm:
                         block: int = 1 << 16) -> np.ndarray:
     """The fraction of equal MinHash values of records ``u[k]`` and ``v[k]`` (their estimated
     Jaccard similarity), reading only their signatures, a block of pairs at a time."""
+    from .kernels import agreement_into
+
     out = np.empty(len(u))
     for lo in range(0, len(u), block):
         a, b = u[lo:lo + block], v[lo:lo + block]
-        need = np.unique(np.concatenate([a, b]))
+        need = lsh.distinct(np.concatenate([a, b]))
         sig = signature_rows(parts, need, num_perm)
-        out[lo:lo + block] = (sig[np.searchsorted(need, a)] == sig[np.searchsorted(need, b)]).mean(axis=1)
+        agreement_into(sig, np.searchsorted(need, a), np.searchsorted(need, b), out[lo:lo + block])
     return out
 
 
@@ -90,7 +92,7 @@ def exact_links(parts: KeyParts, u: np.ndarray, v: np.ndarray, rule: LinkRule) -
         return u, v
     from .kernels import jaccard_sorted
 
-    need = np.unique(np.concatenate([u, v]))
+    need = lsh.distinct(np.concatenate([u, v]))
     texts = parts.take(need, ["text"]).column("text").combine_chunks()
     values, starts = lsh.shingle_sets(texts, rule.ngram, rule.shingle)
     similarity = np.empty(len(u))
@@ -108,7 +110,7 @@ def forest(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     if not len(u):
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    nodes = np.unique(np.concatenate([u, v]))
+    nodes = lsh.distinct(np.concatenate([u, v]))
     label = lsh.components(len(nodes), np.searchsorted(nodes, u), np.searchsorted(nodes, v))
     moved = np.flatnonzero(label != np.arange(len(nodes)))
     return nodes[moved], nodes[label[moved]]
@@ -227,7 +229,7 @@ def sharded_components(parts: KeyParts, bands: int, n_parts: int, rule: LinkRule
         forests = merged
     child, root = _load(forests[0])
     shutil.rmtree(work, ignore_errors=True)
-    members = np.unique(np.concatenate([child, root]))
+    members = lsh.distinct(np.concatenate([child, root]))
     label = members.copy()
     label[np.searchsorted(members, child)] = root
     info = {"partitions": n_parts, "scatter_tasks": len(groups), "bucket_entries": int(sum(entries)),
