@@ -197,3 +197,74 @@ def test_id_field_checks_name_the_line_after_blank_lines(tmp_path, line, message
     result = _run(tmp_path, tmp_path / "d.jsonl", id_field="id", on_error="quarantine")
     assert result.counts == {"input": 2, "kept": 1, "removed": 1}
     assert _kept_ids(tmp_path) == ["a"]
+
+
+_JSONL_CASES = {
+    "plain": b'{"id": "a", "text": "one", "n": 1}\n{"id": "b", "text": "two", "n": 2}\n',
+    "int ids, no final newline": b'{"id": 7, "text": "x"}\n{"id": 8, "text": "y"}\n',
+    "crlf": b'{"id": "a", "text": "x"}\r\n{"id": "b", "text": "y"}\r\n',
+    "int and float": b'{"id": "a", "text": "x", "v": 1}\n{"id": "b", "text": "y", "v": 2.5}\n',
+    "late and null columns": b'{"id": "a", "text": "x", "z": null}\n{"id": "b", "text": "y", "w": true, "z": null}\n',
+    "dates stay strings": b'{"id": "a", "text": "x", "t": "2020-01-01T10:00:00"}\n'
+                          b'{"id": "b", "text": "y", "t": "2021-02-03"}\n',
+    "nested": b'{"id": "a", "text": "x", "m": {"k": [1, 2]}}\n{"id": "b", "text": "y", "m": {"k": []}}\n',
+    "big ints": b'{"id": "a", "text": "x", "v": 9007199254740993}\n{"id": "b", "text": "y", "v": 0.5}\n',
+    "blank line": b'{"id": "a", "text": "x"}\n\n{"id": "b", "text": "y"}\n',
+    "no id field": b'{"text": "x", "k": "v"}\n{"text": "y", "k": "w"}\n',
+    "some ids missing": b'{"id": "a", "text": "x"}\n{"text": "y"}\n',
+    "bad lines": b'{"id": "a", "text": "x"}\n{not json\n[1, 2]\n{"id": true, "text": "x"}\n{"id": "c", "text": 3}\n',
+    "mixed types": b'{"id": "a", "text": "x", "v": 1}\n{"id": "b", "text": "y", "v": "one"}\n',
+    "duplicate key": b'{"id": "a", "text": "x", "text": "y"}\n',
+    "reserved column": b'{"id": "a", "text": "x", "reason": "r"}\n',
+    "unicode": '{"id": "ü", "text": "naïve\\u00e9 \\ud83d\\ude00 x"}\n'.encode(),
+    "invalid utf-8": b'{"id": "a", "text": "x\xff"}\n{"id": "b", "text": "y"}\n',
+}
+
+
+def _read_all(path, opts):
+    from thresher.io.readers import jsonl_spans, read_batches
+
+    try:
+        spans = jsonl_spans(path, range_bytes=60) or [None]
+        return [(b.schema.to_string() if b is not None else None, b.to_pylist() if b is not None else [],
+                 [(x.id, x.source, x.reason, x.text) for x in bad])
+                for span in spans for b, bad in read_batches(path, "d.jsonl", opts, span)]
+    except InputError as exc:
+        return str(exc)
+
+
+@pytest.mark.parametrize("case", sorted(_JSONL_CASES))
+def test_arrow_jsonl_fast_path_reads_exactly_as_the_line_by_line_path(tmp_path, monkeypatch, case):
+    """JSONL runs of lines go through Arrow's JSON reader where it gives the same batches as
+    the checked line-by-line path; the rest (and every error) through that path."""
+    from thresher.io import readers
+
+    path = tmp_path / "d.jsonl"
+    content = _JSONL_CASES[case] * 3
+    path.write_bytes(content.rstrip(b"\n") if "no final newline" in case else content)
+    used = []
+    arrow_batch = readers._arrow_batch
+    monkeypatch.setattr(readers, "_arrow_batch", lambda *a: used.append(arrow_batch(*a)) or used[-1])
+    for id_field in ("id", None):
+        for on_error in ("raise", "quarantine"):
+            for batch_rows in (2, 10_000):
+                opts = readers.ReadOptions(id_field=id_field, on_error=on_error, batch_rows=batch_rows)
+                fast = _read_all(path, opts)
+                with monkeypatch.context() as m:
+                    m.setattr(readers, "_arrow_jsonl", lambda *a: iter(()))
+                    slow = _read_all(path, opts)
+                assert fast == slow, (id_field, on_error, batch_rows)
+    if case in ("plain", "int ids, no final newline", "crlf", "int and float", "late and null columns",
+                "dates stay strings", "no id field", "unicode"):
+        assert any(b is not None for b in used)  # the fast path really read these
+
+
+def test_without_id_field_ids_are_strings_and_missing_ones_are_line_numbers(tmp_path):
+    """The input's own ``id`` becomes the id (as a string), not also a metadata column that
+    would replace it (integers and nulls where a record had none)."""
+    from thresher.io.readers import ReadOptions, read_batches
+
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"id": 5, "text": "a"}\n{"text": "b"}\n{"id": "x", "text": "c"}\n')
+    (batch, bad), = read_batches(path, "d.jsonl", ReadOptions())
+    assert batch.column("id").to_pylist() == ["5", "d.jsonl:2", "x"] and batch.schema.names.count("id") == 1

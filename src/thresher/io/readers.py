@@ -143,17 +143,106 @@ def _open_binary(path: Path) -> io.BufferedIOBase:
 
 
 def _read_jsonl(path: Path, rel: str, opts: ReadOptions, span: Span | None = None) -> Iterator[Chunk]:
-    rows: list[dict] = []
-    lines: list[int] = []
-    bad: list[BadRecord] = []
+    data, first_line = None, 1
     if span is not None:
         with open(path, "rb") as f:
             f.seek(span.start)
             data = f.read(span.end - span.start)
+        first_line = span.first_line
+    elif not path.name.lower().endswith((".gz", ".zst")):  # small (a large one comes in spans)
+        data = path.read_bytes()
+    if data is not None:
+        offset = 0
+        for batch, offset, line in _arrow_jsonl(data, rel, opts, first_line):  # noqa: B007 (used after)
+            yield batch, []
+        if offset:
+            data, first_line = data[offset:], line
+    yield from _read_jsonl_lines(io.BytesIO(data) if data is not None else _open_binary(path), rel, opts,
+                                 first_line)
+
+
+def _arrow_jsonl(data: bytes, rel: str, opts: ReadOptions,
+                 first_line: int) -> Iterator[tuple[pa.RecordBatch, int, int]]:
+    """The JSONL path's batches (``opts.batch_rows`` lines each), parsed by Arrow's JSON reader
+    (3-4x faster than a Python loop), each with the byte offset and line number after it. It
+    stops at the first run of lines that it cannot read exactly as ``_read_jsonl_lines`` would
+    (a blank or bad line, nested or ambiguous values...): that path reads the rest."""
+    import numpy as np
+
+    ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 10) + 1
+    if len(data) and data[-1] != 10:
+        ends = np.append(ends, len(data))
+    start = 0
+    for k in range(0, len(ends), opts.batch_rows):
+        lines = min(opts.batch_rows, len(ends) - k)
+        end = int(ends[k + lines - 1])
+        batch = _arrow_batch(data[start:end], lines, rel, opts, first_line)
+        if batch is None:
+            return
+        start, first_line = end, first_line + lines
+        yield batch, start, first_line
+
+
+_ARROW_SAFE_TYPES = (pa.string(), pa.int64(), pa.float64(), pa.bool_(), pa.null())
+
+
+def _arrow_batch(chunk: bytes, lines: int, rel: str, opts: ReadOptions, first_line: int) -> pa.RecordBatch | None:
+    """``lines`` JSONL lines as ``_rows_to_batch`` would build them, or None when Arrow's reading
+    could differ: a line that is blank or not a valid record, a text that is not a string, an id
+    that is not a string or integer, a metadata column that is nested, or a number column that
+    Python would not read as double (integers past 2**53)."""
+    import pyarrow.json as pj
+
+    table = _arrow_json(chunk, pj.ParseOptions())
+    if table is not None and any(pa.types.is_temporal(f.type) for f in table.schema):  # dates stay strings
+        strings = pa.schema([pa.field(f.name, pa.string()) for f in table.schema if pa.types.is_temporal(f.type)])
+        table = _arrow_json(chunk, pj.ParseOptions(explicit_schema=strings))
+    if table is None or table.num_rows != lines:  # a blank line is skipped by Arrow: counts differ
+        return None
+    names = table.schema.names
+    text_field, id_field = opts.text_field, opts.id_field or "id"
+    numbers = pa.array([f"{rel}:{n}" for n in range(first_line, first_line + lines)], pa.string())
+    if text_field not in names or text_field == id_field or (opts.id_field is not None and id_field not in names):
+        return None
+    text = table.column(text_field)
+    ids = table.column(id_field) if id_field in names else numbers  # no id field: the line numbers
+    if text.type != pa.string() or text.null_count or ids.type not in (pa.string(), pa.int64()) or ids.null_count:
+        return None
+    keys = [n for n in names if n not in (text_field, id_field)]
+    for key in keys:
+        column = table.column(key)
+        if column.type not in _ARROW_SAFE_TYPES:
+            return None
+        if column.type == pa.float64() and len(column) > column.null_count and \
+                pc.max(pc.abs(column)).as_py() >= 2.0 ** 53:
+            return None
+    _check_reserved(keys, rel, opts)
+    arrays = {"id": ids.cast(pa.string()), "text": text, **{key: table.column(key) for key in keys},
+              SOURCE_COLUMN: numbers}
+    return pa.Table.from_pydict(arrays).combine_chunks().to_batches()[0]
+
+
+def _arrow_json(chunk: bytes, parse) -> pa.Table | None:
+    import pyarrow.json as pj
+
+    try:  # one block: the column types are inferred over the whole chunk, as pa.array does
+        table = pj.read_json(pa.BufferReader(chunk), read_options=pj.ReadOptions(use_threads=False,
+                             block_size=len(chunk) + 1), parse_options=parse)
+        table.validate(full=True)  # the reader does not check UTF-8
+        return table
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return None
+
+
+def _read_jsonl_lines(handle, rel: str, opts: ReadOptions, first_line: int) -> Iterator[Chunk]:
+    """JSONL line by line: each line is checked, and a bad one named by its file and line."""
+    rows: list[dict] = []
+    lines: list[int] = []
+    bad: list[BadRecord] = []
     text_field, id_field = opts.text_field, opts.id_field
-    with (io.BytesIO(data) if span is not None else _open_binary(path)) as handle:
+    with handle:
         try:
-            for lineno, raw in enumerate(handle, span.first_line if span is not None else 1):
+            for lineno, raw in enumerate(handle, first_line):
                 obj = _quick_parse(raw, text_field, id_field)  # a well-formed record, or None
                 if obj is None:  # blank, or anything to check and explain: the full path
                     if not raw.strip():
@@ -237,7 +326,7 @@ def _rows_to_batch(rows: list[dict], lines: list[int], rel: str, opts: ReadOptio
     else:
         ids = [_record_id(obj, rel, n, opts) for obj, n in zip(rows, lines)]
     columns: dict[str, Any] = {"id": ids, "text": [obj[opts.text_field] for obj in rows]}
-    keys = _ordered_keys(rows, skip={opts.text_field, opts.id_field})
+    keys = _ordered_keys(rows, skip={opts.text_field, opts.id_field or "id"})  # the id is not metadata too
     arrays = {"id": pa.array(columns["id"], pa.string()), "text": pa.array(columns["text"], pa.string())}
     keep = list(range(len(rows)))
     for key in keys:
