@@ -35,10 +35,25 @@ def id_hashes(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return out
 
 
+_POWERS = (np.ones(1, np.uint64), np.ones(1, np.uint64))  # BASE ** k and BASE_INV ** k, k = 0, 1, ...
+
+
+def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n`` powers of the base and of its inverse, computed once for all calls."""
+    global _POWERS
+    powers = _POWERS
+    if len(powers[0]) < n:
+        size = max(n, 2 * len(powers[0]))
+        with np.errstate(over="ignore"):
+            powers = (np.cumprod(np.r_[np.uint64(1), np.full(size - 1, _BASE, np.uint64)]),
+                      np.cumprod(np.r_[np.uint64(1), np.full(size - 1, _BASE_INV, np.uint64)]))
+        _POWERS = powers  # one assignment: threads see the old pair or the new one
+    return powers[0][:n], powers[1][:n]
+
+
 def _polynomial(raw: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    powers, inverse = _powers(len(raw) + 1)
     with np.errstate(over="ignore"):
-        powers = np.cumprod(np.r_[np.uint64(1), np.full(len(raw), _BASE, np.uint64)])
-        inverse = np.cumprod(np.r_[np.uint64(1), np.full(len(raw), _BASE_INV, np.uint64)])
         prefix = np.r_[np.uint64(0), np.cumsum((raw.astype(np.uint64) + np.uint64(1)) * powers[:-1])]
         starts, ends = offsets[:-1], offsets[1:]
         value = (prefix[ends] - prefix[starts]) * inverse[starts]

@@ -82,13 +82,15 @@ def duplicate_clusters(out: Path, per_step: int = 6, members: int = 3, max_chars
 
     clusters: dict[str, dict[str, dict]] = {}  # step -> kept id -> cluster
     files_seen: dict[str, int] = {}
-    for path in output_parts(out, "removed"):
+    read: list[Path] = []
+    for path in _first_of_each_stage(output_parts(out, "removed"), files_per_step):
         columns = output_columns(path)
         if "dup_of" not in columns:
             continue
-        names = [n for n in ("id", "text", "removed_by", "dup_of", "score", "cluster_size") if n in columns]
+        names = [n for n in ("id", "removed_by", "dup_of", "score", "cluster_size") if n in columns]  # texts: below
         table = read_output_file(path, names)
         table = table.filter(pc.is_valid(table.column("dup_of")))
+        read.append(path)
         for step in pc.unique(table.column("removed_by")).to_pylist():
             if files_seen.get(step, 0) >= files_per_step:
                 continue
@@ -97,30 +99,41 @@ def duplicate_clusters(out: Path, per_step: int = 6, members: int = 3, max_chars
                 cluster = clusters.setdefault(step, {}).setdefault(row["dup_of"], {"size": 1, "members": []})
                 cluster["size"] = row.get("cluster_size") or cluster["size"] + 1
                 if len(cluster["members"]) < members:
-                    cluster["members"].append({"id": row["id"], "text": _cut(row["text"] or "", max_chars),
-                                               "score": row.get("score")})
+                    cluster["members"].append({"id": row["id"], "text": None, "score": row.get("score")})
     found = {step: [{"rep": {"id": rep, "text": None}, **c}
                     for rep, c in sorted(by_rep.items(), key=lambda kv: (-kv[1]["size"], kv[0]))[:per_step]]
              for step, by_rep in clusters.items()}
-    texts = _texts_of(out, {c["rep"]["id"] for cs in found.values() for c in cs})
-    for cs in found.values():
-        for c in cs:
-            c["rep"]["text"] = _cut(texts.get(c["rep"]["id"], ""), max_chars)
+    shown = [record for cs in found.values() for c in cs for record in (c["rep"], *c["members"])]
+    texts = _texts_of(out, {record["id"] for record in shown}, first=read)  # where the members are, first
+    for record in shown:
+        record["text"] = _cut(texts.get(record["id"]) or "", max_chars)
     return found
 
 
-def _texts_of(out: Path, ids: set[str]) -> dict[str, str]:
-    """The texts of ``ids`` wherever they are in the output."""
+def _first_of_each_stage(paths: list[Path], n: int) -> list[Path]:
+    """The first ``n`` removed files of each stage (their names are ``part-<stage>-<k>``)."""
+    taken: dict[str, int] = {}
+    out = []
+    for path in paths:
+        stage = path.name.split("-")[1]
+        if taken.get(stage, 0) < n:
+            taken[stage] = taken.get(stage, 0) + 1
+            out.append(path)
+    return out
+
+
+def _texts_of(out: Path, ids: set[str], first: list[Path] = ()) -> dict[str, str]:
+    """The texts of ``ids`` wherever they are in the output, looking in ``first`` first."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     wanted, texts = pa.array(sorted(ids), pa.string()), {}
-    for folder in ("kept", "removed"):
-        for path in output_parts(out, folder):
-            if len(texts) == len(ids):
-                return texts
-            found = pc.is_in(read_output_file(path, ["id"]).column("id"), value_set=wanted)
-            if pc.any(found).as_py():  # the texts of a file only where it has one of the ids
-                hits = read_output_file(path, ["id", "text"]).filter(found)
-                texts.update(zip(hits.column("id").to_pylist(), hits.column("text").to_pylist()))
+    paths = list(first) + [p for folder in ("kept", "removed") for p in output_parts(out, folder) if p not in first]
+    for path in paths:
+        if len(texts) == len(ids):
+            return texts
+        found = pc.is_in(read_output_file(path, ["id"]).column("id"), value_set=wanted)
+        if pc.any(found).as_py():  # the texts of a file only where it has one of the ids
+            hits = read_output_file(path, ["id", "text"]).filter(found)
+            texts.update(zip(hits.column("id").to_pylist(), hits.column("text").to_pylist()))
     return texts
