@@ -195,36 +195,34 @@ class DedupMinhash(GlobalOp):
     def _cluster(self, parts: KeyParts, store: SignatureStore | None, buckets: Partitions, n: int,
                  threads: int = 1) -> np.ndarray:
         """Each record's component label, from the (verified) links of every bucket partition.
-        Partitions are linked on ``threads`` threads (numpy's sorts release the GIL), a few at a
-        time. Links are verified per partition against an on-disk ``store``; without one, all
-        at the end (they are few), reading only the linked records' signatures."""
+        Partitions are linked and verified by signatures on ``threads`` threads (numpy's sorts
+        and the compiled loops release the GIL), a few at a time, reading the linked records'
+        signatures from an on-disk ``store`` or from the keys; exact verification reads texts,
+        so its links are verified all at the end (they are few)."""
         clusters = Clusters(n, self._budget() // 64)
         pending: list[tuple[np.ndarray, np.ndarray]] = []
         cutoff = lsh.verify_cutoff(self.threshold, self.num_perm)
 
         def links(k: int) -> tuple[np.ndarray, np.ndarray]:
             u, v = lsh.bucket_edges(*buckets.read(k))
-            if self.verify == "signature" and store is not None and len(u):
-                keep = store.agreement(u, v) >= cutoff
+            if self.verify == "signature" and len(u):
+                agreement = store.agreement(u, v) if store is not None else \
+                    signature_agreement(parts, u, v, self.num_perm)
+                keep = agreement >= cutoff
                 u, v = u[keep], v[keep]
             return u, v
 
         with ThreadPoolExecutor(max(1, threads)) as pool:
             for lo in range(0, buckets.n, max(1, threads)):
                 for u, v in pool.map(links, range(lo, min(buckets.n, lo + max(1, threads)))):
-                    if self.verify == "none" or (self.verify == "signature" and store is not None):
-                        clusters.add(u, v)
-                    else:
+                    if self.verify == "exact":
                         pending.append((u, v))
+                    else:
+                        clusters.add(u, v)
         buckets.close()
         if pending:
             u, v = np.concatenate([p[0] for p in pending]), np.concatenate([p[1] for p in pending])
-            if self.verify == "exact":
-                u, v = exact_links(parts, u, v, self._link_rule())
-            elif len(u):
-                keep = signature_agreement(parts, u, v, self.num_perm) >= cutoff
-                u, v = u[keep], v[keep]
-            clusters.add(u, v)
+            clusters.add(*exact_links(parts, u, v, self._link_rule()))
         return clusters.labels()
 
     def _decisions(self, parts: KeyParts, members: np.ndarray, groups: np.ndarray, agreement) -> pa.Table:
@@ -245,15 +243,22 @@ class DedupMinhash(GlobalOp):
         _, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
         size = counts[inverse[dup]]
         reps = pc.take(ids, pa.array(rep[dup], pa.int64()))
-        texts = [reason("near duplicate", f"of {r} (estimated Jaccard {s:.2f}, cluster of {c})")
-                 for r, s, c in zip(reps.to_pylist(), score.tolist(), size.tolist())]
         return pa.table({
             "id": pc.take(ids, pa.array(dup, pa.int64())),
-            "reason": pa.array(texts, pa.string()),
+            "reason": self._reasons(reps, score, size),
             "dup_of": reps,
             "score": pa.array(score, pa.float64()),
             "cluster_size": pa.array(size, pa.int64()),
         })
+
+    def _reasons(self, reps: pa.Array, score: np.ndarray, size: np.ndarray) -> pa.Array:
+        """``near duplicate: of <rep> (estimated Jaccard 0.97, cluster of 3)`` per removed row,
+        built column-wise: a score is a count of equal values over ``num_perm``."""
+        shares = [f"{k / self.num_perm:.2f}" for k in range(self.num_perm + 1)]
+        share = pc.take(pa.array(shares), pa.array(np.rint(score * self.num_perm).astype(np.int64)))
+        parts = [reason("near duplicate", "of "), reps, " (estimated Jaccard ", share, ", cluster of ",
+                 pa.array(size, pa.int64()).cast(pa.string()), ")"]
+        return pc.binary_join_element_wise(*parts, "")
 
     # --- memory ---------------------------------------------------------------------------
     def _in_memory_bytes(self, records: int) -> int:
