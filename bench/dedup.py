@@ -5,7 +5,7 @@ the injected ground truth, on one corpus in one run.
     bash bench/setup_peers.sh                                  # once: bench/.venv-peers
     python bench/dedup_corpus.py build --base 200000 --out bench/.data/dedup200k   # once
     .venv/bin/python bench/dedup.py --corpus bench/.data/dedup200k [--tools thresher rensa ...]
-        [--workers 2] [--determinism] [--rensa-bands 16]
+        [--workers 2] [--determinism] [--rensa-bands 16] [--repeat 3]
 
 Builds nothing: ``--corpus`` is a directory from ``bench/dedup_corpus.py`` (``corpus.jsonl``,
 ``truth.jsonl``). Each tool runs in its own process; wall time and peak RSS of its whole
@@ -24,6 +24,10 @@ LSH, clustering, writing). Every tool's removed ids are scored with
 ``thresher.dedup_eval.evaluate`` twice: against all injected duplicates, and against those of
 true Jaccard >= 0.8 only (injected documents below it then count as neither right nor wrong).
 ``--determinism`` also runs thresher with 1 and 2 workers and compares the removed ids.
+``--repeat N`` runs N rounds (each tool once per round, in turn, so that a slow spell of this
+shared VM falls on every tool) and reports each tool's run of median wall time, with every
+round's times and the per-round ratio thresher/rensa. Before thresher's first run its bytecode
+is compiled (``compile_bytecode``), as a package install does.
 Outputs in ``OUT`` (default ``bench/out/dedup``): ``table.md`` (what is printed),
 ``summary.json`` and each tool's run directory.
 """
@@ -83,6 +87,17 @@ def measured(cmd: list[str], run_dir: Path) -> dict:
         tail = (run_dir / "log.txt").read_text(errors="replace")[-3000:]
         raise SystemExit(f"{cmd[0]} failed ({m['returncode']}), see {run_dir / 'log.txt'}:\n{tail}")
     return m
+
+
+def compile_bytecode() -> None:
+    """Write thresher's bytecode once, as installing a package (or, without
+    PYTHONDONTWRITEBYTECODE, which this sandbox sets, its first import) does: the peers come from
+    wheels whose bytecode pip compiled, so every tool starts from bytecode, none from source."""
+    import compileall
+
+    import thresher
+
+    compileall.compile_dir(Path(thresher.__file__).parent, quiet=1)
 
 
 def thresher_command() -> list[str]:
@@ -174,6 +189,22 @@ def table(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def median_run(runs: list[dict]) -> dict:
+    """The run of median wall time (the lower middle one of an even number), with every run's."""
+    ordered = sorted(runs, key=lambda m: m["seconds"])
+    return {**ordered[(len(ordered) - 1) // 2], "all_seconds": [round(m["seconds"], 2) for m in runs]}
+
+
+def rounds_line(results: dict[str, dict]) -> str:
+    """Each tool's wall seconds in every round, and the ratio vs rensa per round."""
+    parts = [f"{tool} {', '.join(f'{s:.1f}' for s in r['all_seconds'])} s" for tool, r in results.items()]
+    line = "Wall time in each round: " + "; ".join(parts) + "."
+    if "rensa" in results and "thresher" in results:
+        ratios = [b / a for a, b in zip(results["thresher"]["all_seconds"], results["rensa"]["all_seconds"])]
+        line += " thresher vs rensa per round: " + ", ".join(f"{x:.2f}x" for x in ratios) + "."
+    return line
+
+
 def truth_summary(truth: Path) -> dict:
     rows = [json.loads(line) for line in open(truth, encoding="utf-8") if line.strip()]
     return {"injected": len(rows), "jaccard_ge_0.8": sum(r["jaccard"] >= 0.8 for r in rows),
@@ -190,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
                     "with 1 and 2 workers")
     ap.add_argument("--rensa-bands", type=int, default=None, help="rensa's num_bands (default: 8, what its "
                     "RMinHashDeduplicator picks for threshold 0.8)")
+    ap.add_argument("--repeat", type=int, default=1, help="rounds of every tool; each tool's run of median wall "
+                    "time is reported, with every round's wall time")
     ap.add_argument("--peers-python", type=Path, default=PEERS_PYTHON)
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "dedup")
     args = ap.parse_args(argv)
@@ -205,21 +238,25 @@ def main(argv: list[str] | None = None) -> int:
     command = "python bench/dedup.py " + " ".join(argv if argv is not None else sys.argv[1:])
     args.out.mkdir(parents=True, exist_ok=True)
 
-    results: dict[str, dict] = {}
-    for tool in args.tools:
-        log(f"{tool} (load average before: {loadavg():.2f})")
-        run_dir = args.out / tool
-        if tool == "thresher":
-            m = run_thresher(corpus, run_dir, args.workers)
-        else:
-            m = run_peer(tool, corpus, run_dir, args.workers, args.peers_python,
-                         args.rensa_bands if tool == "rensa" else None)
-        m["docs_per_s"] = m["docs"] / m["seconds"]
-        m["scores"] = {"j08": score(m["removed"], truth, 0.8), "all": score(m["removed"], truth, None)}
-        log(f"  {m['seconds']:.1f}s, {m['docs_per_s']:,.0f} docs/s, peak RSS {m['peak_rss_bytes'] / 2**20:,.0f} MiB, "
-            f"removed {len(m['removed']):,}; F1 {m['scores']['j08']['f1']:.3f} (J >= 0.8), "
-            f"{m['scores']['all']['f1']:.3f} (all)")
-        results[tool] = m
+    if "thresher" in args.tools:
+        compile_bytecode()
+    runs: dict[str, list[dict]] = {tool: [] for tool in args.tools}
+    for r in range(args.repeat):  # rounds: every tool once per round, so that slow spells hit them all
+        for tool in args.tools:
+            log(f"{tool}, round {r + 1} of {args.repeat} (load average before: {loadavg():.2f})")
+            run_dir = args.out / tool
+            if tool == "thresher":
+                m = run_thresher(corpus, run_dir, args.workers)
+            else:
+                m = run_peer(tool, corpus, run_dir, args.workers, args.peers_python,
+                             args.rensa_bands if tool == "rensa" else None)
+            m["docs_per_s"] = m["docs"] / m["seconds"]
+            m["scores"] = {"j08": score(m["removed"], truth, 0.8), "all": score(m["removed"], truth, None)}
+            log(f"  {m['seconds']:.1f}s, {m['docs_per_s']:,.0f} docs/s, peak RSS {m['peak_rss_bytes'] / 2**20:,.0f} "
+                f"MiB, removed {len(m['removed']):,}; F1 {m['scores']['j08']['f1']:.3f} (J >= 0.8), "
+                f"{m['scores']['all']['f1']:.3f} (all)")
+            runs[tool].append(m)
+    results = {tool: median_run(ms) for tool, ms in runs.items()}
 
     determinism = None
     if args.determinism:
@@ -248,6 +285,10 @@ def main(argv: list[str] | None = None) -> int:
         f"end: {loadavg():.2f}.",
         f"Command: `{command}`",
     ]
+    if args.repeat > 1:
+        lines.insert(3, rounds_line(results) + f" The table shows each tool's run of median wall time of "
+                     f"{args.repeat}.")
+        lines.insert(4, "")
     if determinism is not None:
         d = determinism
         lines.append(f"Determinism: thresher's removed ids with 1 and 2 workers are "
