@@ -126,3 +126,21 @@ def test_bucket_edges_matches_twin_also_when_keys_share_their_high_bits():
         shuffled = rng.permutation(n)
         again = bucket_edges(keys[shuffled], docs[shuffled])
         assert all(np.array_equal(a, b) for a, b in zip(again, expected))
+
+
+def test_band_keys_match_numpy_twin():
+    from thresher.ops.dedup.lsh import band_keys
+    from thresher.ops.text.ngrams import mix64
+
+    rng = np.random.default_rng(7)
+    for dtype in (np.uint32, np.uint64):
+        sigs = rng.integers(0, np.iinfo(dtype).max, size=(50, 128), dtype=dtype)
+        for bands, rows in ((18, 6), (8, 16), (1, 1)):
+            band = np.arange(bands, dtype=np.uint64)
+            keys = np.broadcast_to(mix64(band + np.uint64(1)), (len(sigs), bands)).copy()
+            with np.errstate(over="ignore"):
+                for r in range(rows):
+                    keys = keys * np.uint64(0x9E3779B97F4A7C15) + sigs[:, r:bands * rows:rows].astype(np.uint64) \
+                        + np.uint64(r + 1)
+            expected = (mix64(keys) >> np.uint64(10)) | (band << np.uint64(54))
+            assert np.array_equal(band_keys(sigs, bands, rows), expected)

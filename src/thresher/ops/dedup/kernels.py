@@ -7,7 +7,7 @@ import numpy as np
 from numba import njit
 
 __all__ = ["word_shingles", "word_ngrams_into", "minhash_into", "minhash64_into", "jaccard_sorted", "star_links",
-           "agreement_into"]
+           "agreement_into", "band_keys_into"]
 
 _FNV_PRIME = np.uint64(0x100000001B3)
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
@@ -192,3 +192,18 @@ def agreement_into(sig, iu, iv, out):  # pragma: no cover - compiled
         for p in range(width):
             same += a[p] == b[p]
         out[k] = same / width
+
+
+@njit(cache=True, nogil=True)
+def band_keys_into(sigs, bands, rows, out):  # pragma: no cover - compiled
+    """``out[d, b]``: band ``b``'s bucket key of signature ``sigs[d]``: its index in the top 10
+    bits, below them a 54-bit hash of its ``rows`` values (``lsh.band_keys`` documents it)."""
+    starts = np.empty(bands, np.uint64)
+    for b in range(bands):
+        starts[b] = _mix64(np.uint64(b + 1) + _MULT)
+    for d in range(sigs.shape[0]):
+        for b in range(bands):
+            key = starts[b]
+            for r in range(rows):
+                key = key * _MULT + np.uint64(sigs[d, b * rows + r]) + np.uint64(r + 1)
+            out[d, b] = (_mix64(key + _MULT) >> np.uint64(10)) | (np.uint64(b) << np.uint64(54))

@@ -232,14 +232,13 @@ def is_empty(sigs: np.ndarray) -> np.ndarray:
 def band_keys(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """``(n, bands)`` uint64 bucket keys: the band's index in the top 10 bits (so that
     different bands never share a bucket, whatever the partitioning), a 54-bit hash of the
-    band's rows below."""
-    mult = np.uint64(0x9E3779B97F4A7C15)
-    band = np.arange(bands, dtype=np.uint64)
-    keys = np.broadcast_to(mix64(band + np.uint64(1)), (len(sigs), bands)).copy()
-    with np.errstate(over="ignore"):
-        for r in range(rows):
-            keys = keys * mult + sigs[:, r:bands * rows:rows].astype(np.uint64) + np.uint64(r + 1)
-    return (mix64(keys) >> np.uint64(10)) | (band << np.uint64(54))
+    band's rows below: ``mix64(((mix64(b + 1) * M + s_0 + 1) * M + s_1 + 2) ...) >> 10`` over
+    the band's values ``s_r`` (compiled; tests hold the numpy twin)."""
+    from .kernels import band_keys_into  # numba: loaded where signatures are made
+
+    out = np.empty((len(sigs), bands), np.uint64)
+    band_keys_into(np.ascontiguousarray(sigs), bands, rows, out)
+    return out
 
 
 def bucket_edges(keys: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
