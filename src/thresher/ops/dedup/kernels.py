@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["word_shingles", "word_ngrams_into", "minhash_into", "minhash64_into", "jaccard_sorted", "star_links",
-           "agreement_into", "band_keys_into"]
+__all__ = ["word_shingles", "word_ngrams_into", "unseen_code_points", "minhash_into", "minhash64_into",
+           "jaccard_sorted", "star_links", "agreement_into", "band_keys_into"]
 
 _FNV_PRIME = np.uint64(0x100000001B3)
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
@@ -23,21 +23,54 @@ def _mix64(x):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def word_shingles(data, offsets, ngram, out_hash, out_owner):  # pragma: no cover - compiled
-    """Hashes of the word ``ngram``-grams of each document ``data[offsets[d]:offsets[d+1]]``,
-    written to ``out_hash``/``out_owner`` in document order; returns how many.
-
-    A word is a maximal run of ASCII letters and digits (lowered) and non-ASCII bytes: on a
-    text that ``normalize_for_shingles`` left alone (ASCII) or made (NFKC, lowercase, symbols
-    to spaces), these are exactly its whitespace-separated words. A word's hash is FNV-1a of
-    its bytes, mixed; an n-gram's is the polynomial ``((w0 * M + w1) * M + ...)``. A document
-    with ``0 < c < ngram`` words has one shingle, its ``c`` words."""
-    none = np.empty(0, np.int64)
-    return word_ngrams_into(data, offsets, ngram, True, out_hash, out_owner, none, none)
+def _utf8_length(lead):  # pragma: no cover - compiled
+    """The byte length of the UTF-8 sequence that starts with byte ``lead`` (>= 128)."""
+    return 2 if lead < 0xE0 else (3 if lead < 0xF0 else 4)
 
 
 @njit(cache=True, nogil=True)
-def word_ngrams_into(data, offsets, ngram, short, out_hash, out_owner, out_start, out_words):  # pragma: no cover
+def _code_point(data, i, length):  # pragma: no cover - compiled
+    """The code point of the ``length``-byte UTF-8 sequence at ``data[i]``."""
+    cp = np.int64(data[i]) & (0x1F if length == 2 else (0x0F if length == 3 else 0x07))
+    for j in range(1, length):
+        cp = (cp << 6) | (np.int64(data[i + j]) & 0x3F)
+    return min(cp, 0x10FFFF)
+
+
+@njit(cache=True, nogil=True)
+def unseen_code_points(data, word_cp, seen):  # pragma: no cover - compiled
+    """Mark in ``seen`` the non-ASCII code points of UTF-8 ``data`` that ``word_cp`` does not
+    classify yet (0): the caller classifies them before the shingle kernels read ``word_cp``."""
+    i, n = 0, data.shape[0]
+    while i < n:
+        if data[i] < 128:
+            i += 1
+            continue
+        step = min(_utf8_length(data[i]), n - i)
+        cp = _code_point(data, i, step)
+        if word_cp[cp] == 0:
+            seen[cp] = 1
+        i += step
+
+
+@njit(cache=True, nogil=True)
+def word_shingles(data, offsets, ngram, word_cp, out_hash, out_owner):  # pragma: no cover - compiled
+    """Hashes of the word ``ngram``-grams of each document ``data[offsets[d]:offsets[d+1]]``,
+    written to ``out_hash``/``out_owner`` in document order; returns how many.
+
+    A word is a maximal run of ASCII letters and digits (lowered) and of the non-ASCII code
+    points that ``word_cp`` marks 1 (letters and digits, ``\\pL`` and ``\\pN``; see
+    ``unseen_code_points``): on an ASCII text, or on a non-ASCII one after NFKC and lowercasing,
+    these are exactly the whitespace-separated words of ``normalize_for_shingles``. A word's hash is FNV-1a of
+    its bytes, mixed; an n-gram's is the polynomial ``((w0 * M + w1) * M + ...)``. A document
+    with ``0 < c < ngram`` words has one shingle, its ``c`` words."""
+    none = np.empty(0, np.int64)
+    return word_ngrams_into(data, offsets, ngram, word_cp, True, out_hash, out_owner, none, none)
+
+
+@njit(cache=True, nogil=True)
+def word_ngrams_into(data, offsets, ngram, word_cp, short, out_hash, out_owner, out_start,
+                     out_words):  # pragma: no cover - compiled
     """``word_shingles``, with the word index of each n-gram's first word in ``out_start`` and
     each document's word count in ``out_words`` (when those are not empty); a document with
     ``0 < c < ngram`` words has one shingle only if ``short``. The polynomial is rolled (the
@@ -59,10 +92,20 @@ def word_ngrams_into(data, offsets, ngram, short, out_hash, out_owner, out_start
         i = offsets[d]
         while i <= end:
             byte = data[i] if i < end else 32
-            if 65 <= byte <= 90:  # ASCII upper case: lowered here
-                byte += 32
-            if byte >= 128 or 48 <= byte <= 57 or 97 <= byte <= 122:
-                h = (h ^ np.uint64(byte)) * _FNV_PRIME
+            step = 1
+            if byte >= 128:  # a code point of 2-4 bytes: a word character if word_cp says so
+                step = min(_utf8_length(byte), end - i)
+                is_word = word_cp[_code_point(data, i, step)] == 1
+            else:
+                if 65 <= byte <= 90:  # ASCII upper case: lowered here
+                    byte += 32
+                is_word = 48 <= byte <= 57 or 97 <= byte <= 122
+            if is_word:
+                if step == 1:
+                    h = (h ^ np.uint64(byte)) * _FNV_PRIME
+                else:
+                    for j in range(step):
+                        h = (h ^ np.uint64(data[i + j])) * _FNV_PRIME
                 in_word = True
             elif in_word:
                 word = _mix64(h)
@@ -80,7 +123,7 @@ def word_ngrams_into(data, offsets, ngram, short, out_hash, out_owner, out_start
                     if starts:
                         out_start[k] = count - ngram
                     k += 1
-            i += 1
+            i += step
         if counts:
             out_words[d] = count
         if short and 0 < count < ngram:

@@ -76,9 +76,26 @@ def normalize_for_shingles(texts: pa.Array) -> pa.Array:
 
 
 def _normalize_non_ascii(texts: pa.Array) -> pa.Array:
-    """``normalize_for_shingles`` for the non-ASCII texts only; ASCII ones are left as they are
-    (the word-shingle kernel lowers them and splits them on everything but letters and digits)."""
-    return _by_ascii(texts, lambda t: t, _normalize_unicode)
+    """NFKC and lowercase for the non-ASCII texts only; ASCII ones are left as they are. The
+    word-shingle kernels lower ASCII and split on everything but letters and digits (of any
+    script, from ``_word_code_points``): ``normalize_for_shingles``'s words, without its regex
+    (about 15 ms a 10k-document batch with a fifth non-ASCII)."""
+    return _by_ascii(texts, lambda t: t, _nfkc_lower)
+
+
+#: Per code point: 1 a letter or digit (``\pL``, ``\pN``), 2 anything else, 0 not yet classified.
+_WORD_CODE_POINTS = np.zeros(0x110000, np.uint8)
+
+
+def _word_code_points(data: np.ndarray) -> np.ndarray:
+    """``_WORD_CODE_POINTS``, with every code point of the UTF-8 ``data`` classified."""
+    from .kernels import unseen_code_points
+
+    seen = np.zeros(0x110000, np.uint8)
+    unseen_code_points(data, _WORD_CODE_POINTS, seen)
+    for cp in np.flatnonzero(seen).tolist():  # the few not seen before (idempotent under threads)
+        _WORD_CODE_POINTS[cp] = 1 if unicodedata.category(chr(cp))[0] in "LN" else 2
+    return _WORD_CODE_POINTS
 
 
 def _by_ascii(texts: pa.Array, if_ascii, otherwise) -> pa.Array:
@@ -97,9 +114,13 @@ def _by_ascii(texts: pa.Array, if_ascii, otherwise) -> pa.Array:
 
 
 def _normalize_unicode(texts: pa.Array) -> pa.Array:
+    return pc.replace_substring_regex(_nfkc_lower(texts), pattern=r"[^\pL\pN\s]+", replacement=" ")
+
+
+def _nfkc_lower(texts: pa.Array) -> pa.Array:
     # Python's NFKC skips text that its quick check finds normalized: ~8x faster than Arrow's here.
     texts = pa.array([unicodedata.normalize("NFKC", t) for t in texts.to_pylist()], texts.type)
-    return pc.replace_substring_regex(pc.utf8_lower(texts), pattern=r"[^\pL\pN\s]+", replacement=" ")
+    return pc.utf8_lower(texts)
 
 
 def _normalize_ascii(texts: pa.Array) -> pa.Array:
@@ -161,7 +182,7 @@ def _word_shingles(norm: pa.Array, ngram: int) -> tuple[np.ndarray, np.ndarray, 
     data, offsets = _utf8(norm)
     capacity = int(offsets[-1] - offsets[0]) // 2 + len(norm) + 1
     hashes, owner = np.empty(capacity, np.uint64), np.empty(capacity, np.int64)
-    k = word_shingles(data, offsets, ngram, hashes, owner)
+    k = word_shingles(data, offsets, ngram, _word_code_points(data), hashes, owner)
     return hashes[:k], owner[:k], len(norm)
 
 
@@ -177,7 +198,7 @@ def word_ngrams(texts: pa.Array, ngram: int) -> tuple[np.ndarray, np.ndarray, np
     capacity = int(offsets[-1] - offsets[0]) // 2 + len(norm) + 1
     hashes, doc, start = np.empty(capacity, np.uint64), np.empty(capacity, np.int64), np.empty(capacity, np.int64)
     words = np.empty(max(len(norm), 1), np.int64)  # never empty: the kernel writes counts into it
-    k = word_ngrams_into(data, offsets, ngram, False, hashes, doc, start, words)
+    k = word_ngrams_into(data, offsets, ngram, _word_code_points(data), False, hashes, doc, start, words)
     return hashes[:k], doc[:k], start[:k], words[:len(norm)]
 
 
