@@ -151,10 +151,10 @@ class DedupMinhash(GlobalOp):
         spill = _spill_dir(ctx) if on_disk else None
         try:
             store, buckets = self._bucket(parts, n_parts, spill)
-            label = self._cluster(parts, store, buckets, n, ctx.workers if not on_disk else 1)
+            agreement = store.agreement if store is not None else self._agreement(parts)
+            label = self._cluster(parts, agreement, buckets, n, ctx.workers if not on_disk else 1)
             sizes = np.bincount(label, minlength=len(label))
             members = np.flatnonzero(sizes[label] > 1)
-            agreement = store.agreement if store is not None else self._agreement(parts)
             return self._decisions(parts, members, label[members], agreement)
         finally:
             if spill is not None:
@@ -192,13 +192,12 @@ class DedupMinhash(GlobalOp):
                     buckets.add(k, keys[:, lo:hi].reshape(-1), np.repeat(docs, hi - lo))
         return store, buckets
 
-    def _cluster(self, parts: KeyParts, store: SignatureStore | None, buckets: Partitions, n: int,
-                 threads: int = 1) -> np.ndarray:
+    def _cluster(self, parts: KeyParts, agreement, buckets: Partitions, n: int, threads: int = 1) -> np.ndarray:
         """Each record's component label, from the (verified) links of every bucket partition.
-        Partitions are linked and verified by signatures on ``threads`` threads (numpy's sorts
-        and the compiled loops release the GIL), a few at a time, reading the linked records'
-        signatures from an on-disk ``store`` or from the keys; exact verification reads texts,
-        so its links are verified all at the end (they are few)."""
+        Partitions are linked and verified by signatures (``agreement(u, v)``, reading the
+        linked records' signatures from the on-disk store or the keys) on ``threads`` threads
+        (numpy's sorts and the compiled loops release the GIL), a few at a time; exact
+        verification reads texts, so its links are verified all at the end (they are few)."""
         clusters = Clusters(n, self._budget() // 64)
         pending: list[tuple[np.ndarray, np.ndarray]] = []
         cutoff = lsh.verify_cutoff(self.threshold, self.num_perm)
@@ -206,9 +205,7 @@ class DedupMinhash(GlobalOp):
         def links(k: int) -> tuple[np.ndarray, np.ndarray]:
             u, v = lsh.bucket_edges(*buckets.read(k))
             if self.verify == "signature" and len(u):
-                agreement = store.agreement(u, v) if store is not None else \
-                    signature_agreement(parts, u, v, self.num_perm)
-                keep = agreement >= cutoff
+                keep = agreement(u, v) >= cutoff
                 u, v = u[keep], v[keep]
             return u, v
 
