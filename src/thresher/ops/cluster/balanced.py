@@ -100,6 +100,13 @@ class SampleBalanced(GlobalOp):
     ``th_cluster_path``. Random picks rank records by a hash of (seed, id), so they do not
     depend on sharding; the total selected is exactly the target.
 
+    What it balances is the embedding space, not labels: dense regions (many similar records)
+    are thinned and sparse, varied ones kept, which pays off when the frequent concepts are
+    redundant. A rare class that is dense in the embedding space (a uniform style or topic) is
+    thinned too: on the source-labelled pool of ``bench/balanced.py`` it under-sampled the
+    smallest sources with every encoder tried (bench/RESULTS.md). To balance a label column, use
+    ``rebalance``.
+
     Examples
     --------
     >>> SampleBalanced(fraction=0.1).strategy
