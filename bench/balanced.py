@@ -5,7 +5,7 @@ what the sample's class distribution looks like, and what a proxy classifier lea
 
     .venv/bin/python bench/labelled_corpus.py --out bench/.data/labelled    # once
     .venv/bin/python bench/balanced.py [--seeds 0 1 2 3 4] [--budgets 0.1 0.3]
-        [--configs default closest ...] [--encoder static|lsa] [--workers 2] [--cache bench/.data/cache]
+        [--configs default closest ...] [--encoder static|minilm|lsa] [--workers 2] [--cache bench/.data/cache]
         [--work bench/.data/balanced] [--json bench/out/balanced.json]
 
 **Data.** ``bench/.data/labelled/pool.jsonl`` (48,936 passages, 7 classes by source, from

@@ -7,9 +7,9 @@ share of each class that a one-level balanced sample would take, relative to a u
 
 For each encoder, on the pool of ``bench/labelled_corpus.py``: spherical faiss k-means with
 ``k = n // 50`` (the leaf size of ``hierarchical_kmeans``'s auto levels), then the
-``sample_balanced`` quota at one level: the largest per-cluster quota ``q`` with
-``sum(min(size, q)) <= budget * n``, found by bisection, so that a record of a cluster of
-``size`` records is taken with probability ``min(size, q) / size``. A class's **take ratio** is
+``sample_balanced`` quotas at one level (its ``split_budget``: the largest per-cluster cap ``q``
+with ``sum(min(size, q)) <= budget * n``, the remainder one more for some big clusters), so that
+a record of a cluster of ``size`` records is taken with probability ``quota / size``. A class's **take ratio** is
 the mean of that probability over its records divided by the budget: 1 means the balanced
 sample takes the class as a uniform one would, below 1 that it under-samples it (its records sit
 in clusters larger than the quota), above 1 that it over-samples it. Also the mean size of the
@@ -50,18 +50,17 @@ def cached_vectors(cache: Path, model: str, texts: list[str]) -> tuple[np.ndarra
 def take_ratios(x: np.ndarray, labels: np.ndarray, classes: list[str], budget: float, seed: int) -> dict:
     import faiss
 
+    from thresher.ops.cluster.balanced import split_budget
+
     x = np.ascontiguousarray(x, dtype=np.float32)
     k = max(2, len(x) // 50)
     km = faiss.Kmeans(x.shape[1], k, niter=20, seed=seed, spherical=True, verbose=False)
     km.train(x)
     leaf = km.index.search(x, 1)[1][:, 0]
     counts = np.bincount(leaf, minlength=k)
-    lo, hi = 0.0, float(counts.max())
-    for _ in range(60):
-        q = (lo + hi) / 2
-        lo, hi = (q, hi) if np.minimum(counts, q).sum() <= budget * len(x) else (lo, q)
+    quota = split_budget(counts, int(budget * len(x)), np.arange(k))
     size = counts[leaf]
-    taken = np.minimum(size, lo) / size
+    taken = quota[leaf] / size
     return {c: (float(taken[labels == c].mean() / budget), float(size[labels == c].mean())) for c in classes}
 
 
