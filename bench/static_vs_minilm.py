@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from balanced import read_records, thresher_run, vectors
 from common import git_commit, read_jsonl, write_jsonl
 
 HERE = Path(__file__).resolve().parent
@@ -67,34 +68,9 @@ def build_subset(corpus: Path, originals: int, others: int, work: Path) -> tuple
     return work / "corpus.jsonl", sub_truth
 
 
-def run(corpus: Path, out: Path, steps: list[dict], cache: Path) -> None:
-    from thresher import Recipe
-    from thresher import run as thresher_run
-
-    recipe = {"input": {"path": str(corpus), "text_field": "text", "id_field": "id"},
-              "output": {"path": str(out), "format": "parquet"},
-              "executor": {"kind": "local", "workers": 2, "cache_dir": str(cache)}, "seed": 0, "steps": steps}
-    thresher_run(Recipe.from_dict(recipe), progress=False)
-
-
-def column(out: Path, part: str, name: str) -> list:
-    import pyarrow.dataset as ds
-
-    if not any((out / part).glob("*.parquet")):
-        return []
-    return ds.dataset(str(out / part), format="parquet").to_table(columns=[name]).column(name).to_pylist()
-
-
-def vectors_of(out: Path, cache: Path) -> tuple[list[str], np.ndarray]:
-    """ids (sorted) and their vectors, from an ``embed``-only run's output."""
-    import pyarrow as pa
-
-    from thresher.ops.embed.cache import EmbeddingCache, keys_from_hex
-
-    ids = column(out, "kept", "id")
-    keys = column(out, "kept", "th_embedding_key")
-    order = np.argsort(ids)
-    return [ids[i] for i in order], EmbeddingCache(cache).get(keys_from_hex(pa.array([keys[i] for i in order])))
+def removed_ids(out: Path) -> set[str]:
+    table, kept = read_records(out, ["id"])
+    return set(np.asarray(table.column("id").to_pylist(), dtype=object)[~kept])
 
 
 def neighbour_overlap(a: np.ndarray, b: np.ndarray, n: int = 10) -> float:
@@ -147,15 +123,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"subset: {n} documents, {len(truth)} injected copies of {args.originals} originals, "
           f"{args.others} documents in no truth pair\n")
 
-    vectors, seconds = {}, {}
+    embedded, seconds = {}, {}
     for model in ("static", "minilm"):
         t0 = time.perf_counter()
-        run(corpus, work / model / "embed", [{"embed": {"model": model}}], cache)
+        thresher_run(corpus, work / model / "embed", [{"embed": {"model": model}}], 0, 2, cache)
         seconds[model] = time.perf_counter() - t0
-        vectors[model] = vectors_of(work / model / "embed", cache)
-    if vectors["static"][0] != vectors["minilm"][0]:
+        table, _ = read_records(work / model / "embed", ["id", "th_embedding_key"])
+        embedded[model] = (table.column("id").to_pylist(), vectors(cache, table.column("th_embedding_key")))
+    if embedded["static"][0] != embedded["minilm"][0]:
         raise SystemExit("the two embed runs kept different records")
-    overlap = neighbour_overlap(vectors["static"][1], vectors["minilm"][1])
+    overlap = neighbour_overlap(embedded["static"][1], embedded["minilm"][1])
 
     kind_names = sorted(kinds, key=lambda k: -kinds[k])
     print("| encoder | eps | removed | precision | recall | F1 | " + " | ".join(f"recall {k} ({kinds[k]})"
@@ -164,8 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     for model in ("static", "minilm"):
         for eps in args.eps:
             out = work / model / f"eps{eps}"
-            run(corpus, out, [{"embed": {"model": model}}, {"dedup_semantic": {"eps": eps}}], cache)
-            removed = set(column(out, "removed", "id"))
+            thresher_run(corpus, out, [{"embed": {"model": model}}, {"dedup_semantic": {"eps": eps}}], 0, 2, cache)
+            removed = removed_ids(out)
             s = score(removed, truth)
             by_kind = [np.mean([r["id"] in removed or r["dup_of"] in removed for r in truth if r["kind"] == k])
                        for k in kind_names]
@@ -178,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.variants:
         text_of = {r["id"]: r["text"] for r in read_jsonl(corpus)}
         print("\n| static model | top-10 neighbour overlap with MiniLM |\n|---|---:|")
-        result["variants"] = variant_overlaps([text_of[i] for i in vectors["minilm"][0]], vectors["minilm"][1])
+        result["variants"] = variant_overlaps([text_of[i] for i in embedded["minilm"][0]], embedded["minilm"][1])
     (work / "result.json").write_text(json.dumps(result) + "\n")
     return 0
 
