@@ -1,8 +1,9 @@
 """The ``thresher`` command line.
 
-Exit codes: 0 success, 1 unexpected error, 2 bad recipe or usage, 3 bad input data,
-4 the plan does not fit the machine, 5 missing optional dependency, 6 audit invariant failed,
-7 output directory or record not found.
+Exit codes: 0 success, 1 unexpected error, 2 bad recipe or usage (an output path that cannot be
+written included), 3 bad input data, 4 the plan does not fit the machine (or the disk filled
+up), 5 missing optional dependency, 6 audit invariant failed, 7 output directory or record not
+found, 8 the output directory is in use by another run, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .errors import ThresherError
+from .errors import ThresherError, from_os_error
 
 __all__ = ["main"]
 
 EPILOG = """exit codes: 0 ok, 1 unexpected error, 2 bad recipe or usage, 3 bad input data,
-4 plan does not fit the machine, 5 missing optional dependency, 6 audit failed, 7 not found
+4 plan does not fit the machine (or the disk filled up), 5 missing optional dependency,
+6 audit failed, 7 not found, 8 the output directory is in use by another run, 130 interrupted
 
 examples:
   thresher run examples/default.yaml            run (resuming what is already done)
@@ -122,11 +124,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _COMMANDS[args.command](args)
     except ThresherError as exc:
-        print(f"thresher: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return _fail(exc)
+    except OSError as exc:  # what the machine refused: disk full, read-only, permission
+        clear = from_os_error(exc)
+        if clear is None:
+            raise
+        return _fail(clear)
     except KeyboardInterrupt:
         print("thresher: interrupted; run the same command again to resume.", file=sys.stderr)
         return 130
+
+
+def _fail(exc: ThresherError) -> int:
+    print(f"thresher: error: {exc}", file=sys.stderr)
+    return exc.exit_code
 
 
 def _run(args) -> int:
@@ -163,9 +174,12 @@ def _explain(args) -> int:
 
 
 def _report(args) -> int:
+    from .exec.outdir import OutputLock
     from .runner import load_manifest, write_documents
 
-    write_documents(args.output, load_manifest(args.output))
+    manifest = load_manifest(args.output)
+    with OutputLock(args.output):
+        write_documents(args.output, manifest)
     print(f"report: {args.output / 'report.html'}\ncard:   {args.output / 'card.md'}")
     return 0
 
@@ -198,6 +212,7 @@ def _dedup_eval(args) -> int:
 
 def _eval(args) -> int:
     from .evaluation import EvalConfig, eval_line, eval_table, evaluate
+    from .exec.outdir import OutputLock
     from .exec.shards import write_json
     from .runner import load_manifest, write_documents
 
@@ -205,10 +220,11 @@ def _eval(args) -> int:
     config = EvalConfig.from_dict({"label": args.label, "test": str(args.test) if args.test else None,
                                    "split": args.split, "test_scope": args.test_scope, "features": args.features,
                                    "model": args.model, "seeds": args.seeds}, Path.cwd())
-    result = evaluate(args.output, config, manifest["seed"])
-    manifest["eval"] = result
-    write_json(args.output / "manifest.json", manifest)
-    write_documents(args.output, manifest)
+    with OutputLock(args.output):
+        result = evaluate(args.output, config, manifest["seed"])
+        manifest["eval"] = result
+        write_json(args.output / "manifest.json", manifest)
+        write_documents(args.output, manifest)
     if args.json:
         print(json.dumps(result, indent=1))
     else:

@@ -15,6 +15,7 @@ import pyarrow as pa
 from . import __version__
 from .exec.ledger import check_invariant, publish, step_counts
 from .exec.local import LocalExecutor, start_fork_server
+from .exec.outdir import OutputLock, claim, is_stage_dir_name, remove_owned
 from .exec.plan import Plan, check_fits, make_plan
 from .exec.shards import read_json, write_json
 from .recipe import Recipe
@@ -53,12 +54,19 @@ def run(recipe: Recipe | str | Path, *, workers: int | None = None, fresh: bool 
         start_fork_server()  # its imports overlap the planning
     plan = make_plan(recipe, workers=workers)
     out = recipe.output_dir
-    if fresh:
-        for name in ("_work", "kept", "removed", "manifest.json", "report.html", "card.md"):
-            target = out / name
-            shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
-    check_fits(plan)
-    out.mkdir(parents=True, exist_ok=True)
+    claim(out)
+    with OutputLock(out):
+        if fresh:
+            remove_owned(out)
+        check_fits(plan)
+        manifest = _execute(plan, progress, start)
+    return RunResult(out, manifest)
+
+
+def _execute(plan: Plan, progress: bool | None, start: float) -> dict:
+    """Run the stages, publish, audit, and write the manifest and documents (the lock is held)."""
+    recipe = plan.recipe
+    out = recipe.output_dir
     executor = _executor(plan, progress)
     metas = executor.run()
     final_fp = f"{plan.stages[-1].fingerprint}:{recipe.output.format}"
@@ -74,7 +82,7 @@ def run(recipe: Recipe | str | Path, *, workers: int | None = None, fresh: bool 
     write_json(out / "manifest.json", manifest)
     write_documents(out, manifest)
     _collect_garbage(plan)
-    return RunResult(out, manifest)
+    return manifest
 
 
 def _executor(plan: Plan, progress: bool | None) -> LocalExecutor:
@@ -151,7 +159,7 @@ def _collect_garbage(plan: Plan) -> None:
     live = {plan.stage_dir(s).name for s in plan.stages}
     if plan.work_dir.exists():
         for child in plan.work_dir.iterdir():
-            if child.is_dir() and child.name not in live:
+            if child.is_dir() and is_stage_dir_name(child.name) and child.name not in live:
                 shutil.rmtree(child, ignore_errors=True)
 
 

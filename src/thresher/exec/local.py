@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import sys
 import threading
 import time
@@ -24,6 +25,7 @@ from ..errors import InputError, ResourceError
 from ..io.readers import ReadOptions, jsonl_spans
 from ..io.writers import write_parquet
 from ..ops.base import KeyParts, OpContext
+from .lifeline import ENV, ignoring_sigint, worker_init
 from .plan import Plan, Stage
 from .shards import clean_tmp, kept_path, read_json, stats_path, write_json
 from .tasks import ApplyTask, IngestTask, KeysTask, RowTask, run_task
@@ -32,18 +34,24 @@ __all__ = ["LocalExecutor", "SUCCESS", "start_fork_server"]
 
 log = logging.getLogger("thresher.exec.local")
 SUCCESS = "_SUCCESS.json"
-#: What the fork server imports once, for every worker forked from it.
-PRELOAD = ["thresher.exec.tasks", "thresher.ops.builtin"]
+#: What the fork server imports once, for every worker forked from it (the lifeline first).
+PRELOAD = ["thresher.exec.lifeline", "thresher.exec.tasks", "thresher.ops.builtin"]
 
 
 def start_fork_server() -> None:
     """Start the fork server that worker processes come from now, so that it imports thresher
-    (about half a second) while the run reads its inputs and plans; it is started on first
-    use otherwise."""
+    (about half a second) while the run reads its inputs and plans. It is spawned with SIGINT
+    ignored and told this process's pid, so that it and its workers die with this process and
+    leave Ctrl-C to it (``lifeline``)."""
     from multiprocessing import forkserver
 
     multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
-    forkserver.ensure_running()
+    os.environ[ENV] = str(os.getpid())
+    try:
+        with ignoring_sigint():
+            forkserver.ensure_running()
+    finally:
+        os.environ.pop(ENV, None)
 
 
 class LocalExecutor:
@@ -65,10 +73,11 @@ class LocalExecutor:
         try:
             for stage in self.plan.stages:
                 metas.append(self._stage(stage, metas[-1] if metas else None))
+        except BaseException:
+            self._abort()  # Ctrl-C or an error: stop the workers now, not after their tasks
+            raise
         finally:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True, cancel_futures=True)
-                self._pool = None
+            self._close_pool()
         return metas
 
     def _warm_up(self) -> None:
@@ -230,14 +239,23 @@ class LocalExecutor:
 
     def _close_pool(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=True)
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def _abort(self) -> None:
+        """Kill the workers (their unfinished tasks leave only temporary files) and drop the pool."""
+        if self._pool is not None:
+            for process in list((getattr(self._pool, "_processes", None) or {}).values()):
+                process.kill()
+            self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
+            start_fork_server()
             ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(PRELOAD)
-            self._pool = ProcessPoolExecutor(max_workers=self.plan.workers, mp_context=ctx)
+            self._pool = ProcessPoolExecutor(max_workers=self.plan.workers, mp_context=ctx,
+                                             initializer=worker_init, initargs=(os.getpid(),))
         return self._pool
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
-from ..errors import ResourceError
+from ..errors import InputError, ResourceError
 from ..io.files import is_hf_dataset_dir, list_input_files
 from ..recipe import Recipe, Step
 
@@ -124,6 +124,10 @@ def check_fits(plan: Plan) -> None:
 
 def _input_files(recipe: Recipe) -> list[InputFile]:
     paths = list_input_files(recipe.input.path, recipe.base_dir)
+    out = recipe.output_dir
+    paths = [p for p in paths if p != out and out not in p.parents]  # a run never reads its own output
+    if not paths:
+        raise InputError(f"input {recipe.input.path!r} holds only files of the output directory {out}.")
     root = Path(os.path.commonpath([p if p.is_dir() else p.parent for p in paths]))
     out = []
     for path in paths:
