@@ -131,8 +131,9 @@ def _slow_recipe(tmp_path: Path) -> Path:
     steps = [{"normalize": {}}, {"length": {"min_words": 2}}, {"gopher_repetition": {}}, {"gopher_quality": {}},
              {"fineweb_quality": {}}, {"c4_quality": {}}, {"dedup_minhash": {}}]
     path = tmp_path / "slow.yaml"
-    path.write_text(yaml.safe_dump({"input": {"path": str(tmp_path / "data")}, "output": {"path": str(tmp_path / "out")},
-                                    "executor": {"workers": 2, "shard_rows": 1000}, "steps": steps}))
+    recipe = {"input": {"path": str(tmp_path / "data")}, "output": {"path": str(tmp_path / "out")},
+              "executor": {"workers": 2, "shard_rows": 1000}, "steps": steps}
+    path.write_text(yaml.safe_dump(recipe))
     return path
 
 
