@@ -17,10 +17,22 @@ from .errors import (  # noqa: E402
     ResourceError,
     ThresherError,
 )
-from .recipe import Recipe, Step  # noqa: E402
-from .runner import RunResult, run  # noqa: E402
 
 __all__ = [
     "__version__", "Recipe", "Step", "run", "RunResult", "ThresherError", "RecipeError", "InputError",
     "ResourceError", "MissingDependencyError", "InvariantError", "NotFoundError",
 ]
+
+#: Imported on first use, so that ``import thresher.cli`` is quick (the command line catches
+#: Ctrl-C from its first moments, not after a second of imports).
+_LAZY = {"Recipe": "recipe", "Step": "recipe", "run": "runner", "RunResult": "runner"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -176,3 +176,12 @@ def test_ctrl_c_stops_the_run_with_a_message_and_no_traceback(tmp_path):
     assert "interrupted" in err.decode() and "Traceback" not in err.decode()
     gone, alive = psutil.wait_procs(kids, timeout=10)
     assert not alive
+
+
+@pytest.mark.parametrize("delay", [0.2, 0.6])
+def test_ctrl_c_in_the_first_second(tmp_path, delay):
+    proc = _start(_slow_recipe(tmp_path), tmp_path)
+    time.sleep(delay)  # imports, planning, the fork server's own imports
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err.decode(), err.decode()
