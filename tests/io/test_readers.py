@@ -46,7 +46,7 @@ def test_parquet_csv_arrow_and_hf_dataset_dir(tmp_path):
     (hf / "state.json").write_text(json.dumps({"_data_files": [{"filename": "data-00000-of-00001.arrow"}]}))
     (hf / "dataset_info.json").write_text("{}")
     for name in ("d.parquet", "d.csv", "hf"):
-        out = tmp_path / name.replace(".", "_")
+        out = tmp_path / f"out_{name.replace('.', '_')}"
         recipe = Recipe(input=str(tmp_path / name), output=str(out), executor={"workers": 1})
         assert run(recipe).counts["kept"] == 25, name
         assert sorted(read_output(out, "kept").column("id").to_pylist()) == sorted(r["id"] for r in ROWS)
