@@ -1,6 +1,7 @@
 """One suite run over every registered op (after scikit-learn's estimator checks)."""
 
 import pickle
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -67,6 +68,34 @@ def test_every_op_is_listed_with_a_docstring_citing_its_source():
         doc = all_ops()[name].__doc__ or ""
         assert len(doc.strip().splitlines()) >= 3, name
         assert "Examples" in doc, name
+
+
+# An Example runs the op on records: its process, keys/decide/apply, or try_op (ops/examples.py).
+_RUNS_THE_OP = re.compile(r"\.process\(|\.decide\(|\.apply\(|\btry_op\(")
+
+
+def _example_problem(doc: str) -> str | None:
+    """Why an op's Examples section does not show what the op does to a record, or None."""
+    examples = doc.partition("Examples")[2]
+    code = [line.strip()[4:] for line in examples.splitlines() if line.strip().startswith((">>> ", "... "))]
+    shown = [line for line in examples.splitlines()[2:] if line.strip() and not line.strip().startswith((">>>", "..."))]
+    if not any(_RUNS_THE_OP.search(line) for line in code):
+        return "it never runs the op on records (process, decide/apply, or try_op)"
+    if not shown:
+        return "it shows no output"
+    return None
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_example_shows_what_the_op_does_to_a_record(name):
+    assert _example_problem(all_ops()[name].__doc__ or "") is None, name
+
+
+def test_an_example_that_only_echoes_a_parameter_is_rejected():
+    echo = "Drop short documents.\n\n    Examples\n    --------\n    >>> Length(min_words=50).min_words\n    50\n"
+    assert _example_problem(echo) == "it never runs the op on records (process, decide/apply, or try_op)"
+    silent = "Drop.\n\n    Examples\n    --------\n    >>> _ = try_op(Length(min_words=5), rows)\n"
+    assert _example_problem(silent) == "it shows no output"
 
 
 @pytest.mark.parametrize("name", OPS)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pickle
-import random
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -99,6 +99,17 @@ def test_quality_columns_on_a_hand_computed_example():
     assert column(result, "th_gopher_ellipsis_lines") == [1 / 3]
     assert column(result, "th_gopher_alpha_words") == [7 / 8]
     assert column(result, "th_gopher_stop_words") == [1]  # "The" and "the" are one stop word
+
+
+@pytest.mark.parametrize("mark", ["...", "\u2026"], ids=["three-dots", "ellipsis-character"])
+def test_both_ellipses_count_in_the_ratio_and_the_line_rule(mark):
+    # Lines: "I was going to say" + mark, "and then" + mark, "Never mind." -> 2 of 3 end with one.
+    text = f"I was going to say{mark}\nand then{mark}\nNever mind."
+    result = run(GopherQuality(), [text])
+    assert column(result, "th_gopher_ellipsis_lines") == [2 / 3]
+    assert column(result, "th_gopher_ellipsis_ratio") == [2 / 9]  # 2 ellipses, 9 words
+    long = " ".join(WORDS[:60]) + "\n" + "\n".join(s[:-1] + mark for s in SENTENCES[:10])
+    assert rule(run(GopherQuality(max_symbol_word_ratio=None), [long]).reasons[0]) == "gopher ellipsis lines"
 
 
 def test_stop_words_ignore_case_and_surrounding_punctuation_only():
@@ -247,10 +258,19 @@ def test_duplicate_stats_counts_occurrences_after_the_first():
 
 
 def test_repetition_is_linear_on_a_long_document():
-    rng = random.Random(0)
-    text = " ".join(rng.choice(WORDS) for _ in range(150_000))  # 150k real words, few long repeats
-    values, _ = GopherRepetition().measure(text)
-    assert values[4] is not None
+    # 150 paragraphs, each the same 100 lines of 10 distinct 6-character words: 150,000 words.
+    # Every line, paragraph and n-gram after the first paragraph repeats one of it, so each
+    # duplicate fraction is 149/150 (lines and paragraphs have equal lengths); the most frequent
+    # n-gram (the first one) occurs 150 times: n * 6 * 150 / (150,000 * 6) = n / 1000.
+    block = "\n".join(" ".join(f"w{line:02d}{word:03d}" for word in range(10)) for line in range(100))
+    text = "\n\n".join([block] * 150)
+    limits = dict.fromkeys(GopherRepetition.params, 1.0)  # measure everything, remove nothing
+    start = time.perf_counter()
+    values, why = GopherRepetition(**limits).measure(text)
+    seconds = time.perf_counter() - start
+    assert why is None
+    assert values == pytest.approx([149 / 150] * 4 + [0.002, 0.003, 0.004] + [149 / 150] * 6)
+    assert seconds < 20  # a quadratic scan of 150,000 words would take hours
 
 
 # --- both ops ------------------------------------------------------------------------------------

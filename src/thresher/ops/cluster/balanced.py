@@ -109,8 +109,15 @@ class SampleBalanced(GlobalOp):
 
     Examples
     --------
-    >>> SampleBalanced(fraction=0.1).strategy
-    'random'
+    >>> from thresher.ops.examples import try_op
+    >>> from thresher.ops.cluster.hierarchical import HierarchicalKMeans
+    >>> from thresher.ops.embed.embed import Embed
+    >>> vectors = [[1.0, 0.1], [1.0, 0.2], [0.9, 0.1], [1.0, 0.0], [0.1, 1.0], [0.2, 1.0]]  # 4 and 2
+    >>> rows = [{"id": f"p{i}", "text": "", "vec": v} for i, v in enumerate(vectors)]
+    >>> steps = [Embed(precomputed="vec"), HierarchicalKMeans(levels=[2, 1]), SampleBalanced(size=2)]
+    >>> t = try_op(steps, rows)  # one record of each cluster, not two of the larger one
+    >>> [r["th_cluster"] for r in t.rows.values() if r["id"] in t.kept] in ([0, 1], [1, 0]), len(t.kept)
+    (True, 2)
     """
 
     params = {

@@ -94,8 +94,13 @@ class HierarchicalKMeans(EmbeddingKeys, GlobalOp):
 
     Examples
     --------
-    >>> HierarchicalKMeans(levels=[100, 10]).levels
-    [100, 10]
+    >>> from thresher.ops.examples import try_op
+    >>> from thresher.ops.embed.embed import Embed
+    >>> vectors = [[1.0, 0.1], [1.0, 0.2], [0.9, 0.1], [0.1, 1.0], [0.2, 1.0], [0.1, 0.9]]
+    >>> rows = [{"id": f"p{i}", "text": "", "vec": v} for i, v in enumerate(vectors)]
+    >>> t = try_op([Embed(precomputed="vec"), HierarchicalKMeans(levels=[2, 1])], rows)
+    >>> t.kept == [r["id"] for r in rows], t.column("th_cluster_path")  # [leaf, top] cluster of each record
+    (True, [[0, 0], [0, 0], [0, 0], [0, 1], [0, 1], [0, 1]])
     """
 
     annotates = True

@@ -53,8 +53,13 @@ class KMeans(EmbeddingKeys, GlobalOp):
 
     Examples
     --------
-    >>> KMeans(k=8).writes
-    ('th_cluster', 'th_cluster_distance')
+    >>> from thresher.ops.examples import try_op
+    >>> from thresher.ops.embed.embed import Embed
+    >>> vectors = [[1.0, 0.1], [1.0, 0.2], [0.9, 0.1], [0.1, 1.0], [0.2, 1.0], [0.1, 0.9]]
+    >>> rows = [{"id": f"p{i}", "text": "", "vec": v} for i, v in enumerate(vectors)]
+    >>> t = try_op([Embed(precomputed="vec"), KMeans(k=2)], rows)
+    >>> t.kept == [r["id"] for r in rows], t.column("th_cluster"), t.info["kmeans"]["sizes"]["min"]
+    (True, [0, 0, 0, 1, 1, 1], 3)
     """
 
     annotates = True

@@ -30,8 +30,15 @@ class DedupExact(GlobalOp):
 
     Examples
     --------
-    >>> DedupExact(priority="quality", prefer="highest").prefer
-    'highest'
+    >>> from thresher.ops.examples import try_op
+    >>> rows = [{"id": "a", "text": "Free software is a matter of liberty, not price.", "quality": 0.2},
+    ...         {"id": "b", "text": "free software is a matter of liberty,  not price", "quality": 0.9},
+    ...         {"id": "c", "text": "Think of free speech, not free beer.", "quality": 0.5}]
+    >>> try_op(DedupExact(), rows)  # same text once normalized: the smallest id stays
+    Trial(kept=['a', 'c'], removed={'b': 'exact duplicate: same normalized text as a (group of 2)'})
+    >>> t = try_op(DedupExact(priority="quality"), rows)  # or the highest quality
+    >>> t.removed, t.column("dup_of")
+    ({'a': 'exact duplicate: same normalized text as b (group of 2)'}, ['b', None, None])
     """
 
     params = {

@@ -35,8 +35,16 @@ class DedupLines(GlobalOp):
 
     Examples
     --------
-    >>> DedupLines(max_repeats=5).unit
-    'line'
+    >>> from thresher.ops.examples import try_op
+    >>> notice = "Accept all cookies to continue browsing."
+    >>> texts = ["Beautiful is better than ugly. Explicit is better than implicit.",
+    ...          "Simple is better than complex.", "Flat is better than nested.", "Now or never."]
+    >>> rows = [{"id": f"d{i}", "text": notice + "\\n" + text} for i, text in enumerate(texts)]
+    >>> t = try_op(DedupLines(max_repeats=2), rows)  # the notice is in 4 documents: boilerplate
+    >>> t
+    Trial(kept=['d0', 'd1', 'd2'], removed={'d3': 'boilerplate: 1 repeated line(s) removed, 3 word(s) left'})
+    >>> t.column("text")[1], t.column("th_lines_removed")
+    ('Simple is better than complex.', [1, 1, 1, 1])
     """
 
     params = {

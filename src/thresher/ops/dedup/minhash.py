@@ -63,6 +63,15 @@ class DedupMinhash(GlobalOp):
 
     Examples
     --------
+    >>> from thresher.ops.examples import try_op
+    >>> gpl = ("The licenses for most software and other practical works are designed to take away "
+    ...        "your freedom to share and change the works.")
+    >>> rows = [{"id": "a", "text": gpl}, {"id": "b", "text": gpl.replace("most", "much")},
+    ...         {"id": "c", "text": "By contrast, the GNU General Public License is intended to guarantee "
+    ...                             "your freedom to share and change all versions of a program."}]
+    >>> t = try_op(DedupMinhash(threshold=0.6), rows)
+    >>> t.removed, t.column("dup_of")
+    ({'b': 'near duplicate: of a (estimated Jaccard 0.62, cluster of 2)'}, [None, 'a', None])
     >>> DedupMinhash().bands_rows(), DedupMinhash(banding="area").bands_rows()
     ((18, 6), (9, 13))
     """

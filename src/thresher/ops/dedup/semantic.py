@@ -117,8 +117,13 @@ class DedupSemantic(GlobalOp):
 
     Examples
     --------
-    >>> DedupSemantic(eps=0.1).keep
-    'farthest'
+    >>> from thresher.ops.examples import try_op
+    >>> from thresher.ops.embed.embed import Embed
+    >>> vectors = [[1.0, 0.0], [1.0, 0.01], [0.0, 1.0], [0.01, 1.0], [0.7, 0.7]]
+    >>> rows = [{"id": f"p{i}", "text": "", "vec": v} for i, v in enumerate(vectors)]
+    >>> t = try_op([Embed(precomputed="vec"), DedupSemantic(eps=0.01, k=1)], rows)
+    >>> t.kept, t.removed["p1"], t.column("dup_of")
+    (['p0', 'p2', 'p4'], 'semantic duplicate: cosine 1.000 > 0.990 with p0', [None, 'p0', None, 'p2', None])
     """
 
     params = {

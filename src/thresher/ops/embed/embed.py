@@ -42,8 +42,13 @@ class Embed(GlobalOp):
 
     Examples
     --------
-    >>> Embed(model="static", dtype="float16").writes
-    ('th_embedding_key',)
+    >>> from thresher.ops.examples import try_op
+    >>> rows = [{"id": "a", "text": "hello", "vec": [1.0, 0.0]}, {"id": "b", "text": "hi", "vec": [2.0, 0.0]},
+    ...         {"id": "c", "text": "bye", "vec": [0.0, 1.0]}]
+    >>> t = try_op(Embed(precomputed="vec"), rows)  # or Embed(model="minilm") on the text
+    >>> keys = t.column("th_embedding_key")  # vectors are unit length: a and b share theirs
+    >>> t.kept, keys[0] == keys[1] != keys[2], len(keys[0])
+    (['a', 'b', 'c'], True, 32)
     """
 
     annotates = True

@@ -105,8 +105,18 @@ class Difficulty(GlobalOp):
 
     Examples
     --------
-    >>> Difficulty(remove_easiest=0.3).by
-    'el2n'
+    >>> from thresher.ops.examples import try_op
+    >>> from thresher.ops.embed.embed import Embed
+    >>> vectors = [[1.0, 0.1 * i] for i in range(6)] + [[0.1 * i, 1.0] for i in range(6)]
+    >>> rows = [{"id": f"r{i:02d}", "text": "", "vec": v, "label": "cat" if i < 6 else "dog"}
+    ...         for i, v in enumerate(vectors)]
+    >>> rows[5]["label"] = "dog"  # mislabelled: harder than the cats
+    >>> op = Difficulty(epochs=3, seeds=1, hidden=8, remove_easiest=0.25)
+    >>> t = try_op([Embed(precomputed="vec"), op], rows)
+    >>> sorted(t.removed), t.removed["r02"].split(":")[0]
+    (['r02', 'r03', 'r04'], 'easy (el2n)')
+    >>> t.rows["r02"]["th_el2n"] < t.rows["r05"]["th_el2n"]
+    True
     """
 
     annotates = True

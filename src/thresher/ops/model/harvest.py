@@ -66,8 +66,14 @@ class Harvest(GlobalOp):
 
     Examples
     --------
-    >>> Harvest(budget=100, quotas={"cat": 0.2}).by
-    'th_ood_entropy'
+    >>> from thresher.ops.examples import try_op
+    >>> rows = [{"id": i, "text": "", "pred": pred, "doubt": doubt}  # e.g. ood_score's columns
+    ...         for i, pred, doubt in zip("abcd", ["cat", "cat", "dog", "dog"], [0.9, 0.8, 0.3, 0.1])]
+    >>> t = try_op(Harvest(budget=2, by="doubt", class_column="pred", quotas={"cat": 1}), rows)
+    >>> t.kept, t.removed["b"]
+    (['a', 'c'], "not harvested by harvest: class 'cat' quota of 1 full")
+    >>> t.removed["d"]
+    "not harvested by harvest: below the budget's cut by doubt"
     """
 
     params = {

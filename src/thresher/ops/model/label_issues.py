@@ -36,8 +36,15 @@ class LabelIssues(GlobalOp):
 
     Examples
     --------
-    >>> LabelIssues(label="source", features="tfidf").action
-    'flag'
+    >>> from thresher.ops.examples import try_op
+    >>> probs = [[0.9, 0.1], [0.8, 0.2], [0.1, 0.9], [0.2, 0.8], [0.3, 0.7], [0.1, 0.9]]  # your model's
+    >>> labels = ["cat"] * 3 + ["dog"] * 3
+    >>> rows = [{"id": i, "text": "", "label": label, "p": p} for i, label, p in zip("abcdef", labels, probs)]
+    >>> t = try_op(LabelIssues(probs="p", action="remove"), rows)
+    >>> t.removed
+    {'c': "label issue: given 'cat', model suggests 'dog' (p=0.90, self_confidence 0.100)"}
+    >>> try_op(LabelIssues(probs="p", action="relabel"), rows).column("th_label_clean")
+    ['cat', 'cat', 'dog', 'dog', 'dog', 'dog']
     """
 
     annotates = True

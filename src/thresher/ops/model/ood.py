@@ -85,8 +85,15 @@ class OodScore(GlobalOp):
 
     Examples
     --------
-    >>> OodScore(scores=["energy", "knn"], remove_by="energy", remove_fraction=0.05).temperature
-    1.0
+    >>> from thresher.ops.examples import try_op
+    >>> from thresher.ops.embed.embed import Embed
+    >>> vectors = [[1.0, 0.1 * i] for i in range(5)] + [[0.1 * i, 1.0] for i in range(5)] + [[-1.0, -1.0]]
+    >>> labels = ["cat"] * 5 + ["dog"] * 5 + [None]  # r10: unlabelled
+    >>> rows = [{"id": f"r{i:02d}", "text": "", "vec": v, "label": labels[i]} for i, v in enumerate(vectors)]
+    >>> op = OodScore(folds=3, knn_k=2, remove_by="knn", remove_fraction=0.1)
+    >>> t = try_op([Embed(precomputed="vec"), op], rows)  # r10 is far from every labelled record
+    >>> t.removed, t.column("th_predicted_label")[:6]
+    ({'r10': 'ood knn: 1.848 in the top 10.0%'}, ['cat', 'cat', 'cat', 'cat', 'cat', 'dog'])
     """
 
     annotates = True

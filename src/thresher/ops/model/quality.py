@@ -43,8 +43,20 @@ class QualityClassifier(GlobalOp):
 
     Examples
     --------
-    >>> QualityClassifier(model="q.pkl", label="good", keep_above=0.5).target
-    'binary'
+    >>> from thresher.ops.examples import try_op
+    >>> import tempfile
+    >>> from thresher.ops.embed.embed import Embed
+    >>> model = tempfile.mkdtemp() + "/quality.pkl"
+    >>> vectors = [[1.0, 0.1 * i] for i in range(6)] + [[0.1 * i, 1.0] for i in range(6)]
+    >>> rows = [{"id": f"r{i:02d}", "text": "", "vec": v, "good": i < 6} for i, v in enumerate(vectors)]
+    >>> t = try_op([Embed(precomputed="vec"), QualityClassifier(model=model, label="good", folds=2)], rows)
+    >>> scores = t.column("th_quality_score")  # trained, saved, and each record scored (cross-fitted)
+    >>> min(scores[:6]) > 0.5 > max(scores[6:])
+    True
+    >>> new = [{"id": "x", "text": "", "vec": [0.9, 0.0]}, {"id": "y", "text": "", "vec": [0.0, 0.9]}]
+    >>> t = try_op([Embed(precomputed="vec"), QualityClassifier(model=model, keep_above=0.5)], new)  # applied
+    >>> t.kept, t.removed["y"].split(":")[0]
+    (['x'], 'low quality score')
     """
 
     annotates = True

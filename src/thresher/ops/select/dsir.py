@@ -107,8 +107,16 @@ class DSIR(GlobalOp):
 
     Examples
     --------
-    >>> DSIR(target_expr="source == 'wiki'", fraction=0.1).num_buckets
-    10000
+    >>> from thresher.ops.examples import try_op
+    >>> rows = [{"id": "a", "text": "The cat sat on the mat.", "source": "wiki"},
+    ...         {"id": "b", "text": "The dog sat on the mat.", "source": "web"},
+    ...         {"id": "c", "text": "Buy cheap pills now!!! Click here.", "source": "web"},
+    ...         {"id": "d", "text": "A cat sat on a mat.", "source": "web"}]
+    >>> t = try_op(DSIR(target_expr="source == 'wiki'", size=2, top_k=True, num_buckets=64), rows)
+    >>> t.kept, t.removed["c"]
+    (['a', 'b'], 'not selected by dsir: importance resampling of 2 of 4 records toward the target (DSIR)')
+    >>> [round(w) for w in t.column("th_dsir_logweight")]
+    [7, -39, -173, -73]
     """
 
     annotates = True

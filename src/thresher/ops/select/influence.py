@@ -57,8 +57,18 @@ class Influence(GlobalOp):
 
     Examples
     --------
-    >>> Influence(target="eval.jsonl", remove_harmful=100).proj_dim
-    2048
+    >>> from thresher.ops.examples import try_op
+    >>> from thresher.ops.embed.embed import Embed
+    >>> vectors = [[1.0, 0.1 * i] for i in range(6)] + [[0.1 * i, 1.0] for i in range(6)]
+    >>> rows = [{"id": f"r{i:02d}", "text": "", "vec": v, "label": "cat" if i < 6 else "dog", "heldout": i in (0, 6)}
+    ...         for i, v in enumerate(vectors)]
+    >>> rows[2]["label"] = "dog"  # mislabelled: it hurts the held-out records
+    >>> op = Influence(target_where="heldout", ensemble=2, remove_harmful=1)
+    >>> t = try_op([Embed(precomputed="vec"), op], rows)
+    >>> t.removed
+    {'r02': 'harmful by influence: influence -0.04487 < 0, among the 1 most harmful to the target'}
+    >>> t.rows["r00"]["th_influence"], t.rows["r01"]["th_influence"] > 0  # no score for the target itself
+    (None, True)
     """
 
     annotates = True

@@ -33,8 +33,13 @@ class Rebalance(GlobalOp):
 
     Examples
     --------
-    >>> Rebalance(label="source", max_per_class=1000).mode
-    'cap'
+    >>> from thresher.ops.examples import try_op
+    >>> rows = [{"id": f"r{i}", "text": "", "label": "spam" if i < 4 else "ham"} for i in range(6)]
+    >>> t = try_op(Rebalance(max_per_class=2), rows)  # 2 of the 4 spam, chosen by a seeded hash of the id
+    >>> t.kept, t.removed["r0"]
+    (['r2', 'r3', 'r4', 'r5'], "class cap: label='spam' has 4 records, capped at 2")
+    >>> try_op(Rebalance(mode="weight"), rows).column("th_weight")
+    [0.75, 0.75, 0.75, 0.75, 1.5, 1.5]
     """
 
     annotates = True

@@ -27,8 +27,14 @@ class Length(RowOp):
 
     Examples
     --------
-    >>> Length(min_words=50).min_words
-    50
+    >>> from thresher.ops.examples import try_op
+    >>> rows = [{"id": "zen", "text": "Beautiful is better than ugly. Explicit is better than implicit."},
+    ...         {"id": "stub", "text": "Read more..."}]
+    >>> t = try_op(Length(min_words=5), rows)
+    >>> t
+    Trial(kept=['zen'], removed={'stub': 'too few words: 2 < min_words 5'})
+    >>> t.column("th_words"), t.column("th_lines")
+    ([10, 2], [1, 1])
     """
 
     params = {
