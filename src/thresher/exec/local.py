@@ -161,7 +161,7 @@ class LocalExecutor:
             keys = KeyParts([stage_dir / "keys" / f"{s}.arrow" for s in sources])
             ctx = OpContext(seed=seed, step=step.name, work_dir=stage_dir, workers=self.plan.workers,
                             sources=tuple(sources.values()), cache_dir=self.plan.cache_dir,
-                            mapper=self._decide_mapper(), distributed=self.distributed)
+                            mapper=self._decide_mapper(), distributed=self.distributed, progress=self.progress)
             start = time.perf_counter()
             write_parquet(step.op.decide(keys, ctx), decisions_path)
             ctx.info["decide_seconds"] = round(time.perf_counter() - start, 3)

@@ -49,6 +49,8 @@ class OpContext:
     #: True when ``mapper`` runs on a cluster's workers: ``decide`` then hands its heavy parts
     #: to them (``map``) instead of holding every record's working set on the driver.
     distributed: bool = False
+    #: Whether the run shows progress bars (the executor's choice): a long ``decide`` shows its own.
+    progress: bool = False
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list:
         """``[fn(item) for item in items]``, run by the executor's workers when it has a

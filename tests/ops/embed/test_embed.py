@@ -191,3 +191,64 @@ def test_on_a_cluster_the_workers_encode_chunks_into_the_same_cache(tmp_path):
     wanted = op.content_keys_of(batch)
     np.testing.assert_allclose(EmbeddingCache(tmp_path / "remote").get(wanted),
                                EmbeddingCache(tmp_path / "local").get(wanted), atol=1e-6)
+
+
+class _CountingEncoder:
+    """A fast stand-in for a model: counts the texts it encodes and, past ``budget`` of them,
+    raises ``KeyboardInterrupt`` (a user's Ctrl-C in the middle of an embed)."""
+
+    dim = 4
+
+    def __init__(self, budget: int | None = None, delay: float = 0.0) -> None:
+        self.budget, self.delay, self.texts = budget, delay, 0
+
+    def batch_texts(self, batch_size: int) -> int:
+        return batch_size
+
+    def encode(self, texts, batch_size=32):
+        import time
+
+        if self.budget is not None and self.texts + len(texts) > self.budget:
+            raise KeyboardInterrupt
+        time.sleep(self.delay)
+        self.texts += len(texts)
+        return np.array([[len(t), 1, 0, 0] for t in texts], np.float32)
+
+
+def _fake_encoder(monkeypatch, encoder: _CountingEncoder) -> _CountingEncoder:
+    monkeypatch.setattr("thresher.ops.embed.embed.load_encoder", lambda *a, **k: encoder)
+    return encoder
+
+
+def test_an_interrupted_embed_resumes_with_what_is_missing(tmp_path, monkeypatch):
+    """600 records in one default chunk: the batches encoded before a Ctrl-C are in the cache
+    (a segment each, here, with FLUSH_SECONDS at 0), so the rerun encodes only the rest."""
+    monkeypatch.setattr("thresher.ops.embed.embed.FLUSH_SECONDS", 0.0)
+    path = write_jsonl(tmp_path / "in.jsonl", [{"id": f"r{i:03d}", "text": f"text number {i}"} for i in range(600)])
+    recipe = Recipe.from_dict(make_recipe(tmp_path, path, [{"embed": {"model": "static", "batch_size": 50}}],
+                                          cache_dir=str(tmp_path / "cache")))
+    _fake_encoder(monkeypatch, _CountingEncoder(budget=150))
+    with pytest.raises(KeyboardInterrupt):
+        run(recipe)
+    second = _fake_encoder(monkeypatch, _CountingEncoder())
+    result = run(recipe)
+    assert second.texts == 450 and _embed_info(result)["encoded"] == 450
+    kept = read_output(result.output_dir, "kept")
+    vectors = EmbeddingCache(tmp_path / "cache").get(keys_from_hex(kept.column("th_embedding_key")))
+    assert vectors[:, 0].tolist() == [len(t) for t in kept.column("text").to_pylist()]  # each row its own text's
+
+
+def test_the_embed_bar_is_live_with_a_total(tmp_path, monkeypatch, capsys):
+    """With progress on, the encode bar knows how many records are left and moves per batch
+    (not once at the end, with an absurd rate)."""
+    path = write_jsonl(tmp_path / "in.jsonl", [{"id": f"r{i:03d}", "text": f"text {i}"} for i in range(200)])
+    recipe = Recipe.from_dict(make_recipe(tmp_path, path, [{"embed": {"model": "static", "batch_size": 50}}],
+                                          cache_dir=str(tmp_path / "cache")))
+    _fake_encoder(monkeypatch, _CountingEncoder(delay=0.15))
+    run(recipe, progress=True)
+    bar = [line for line in capsys.readouterr().err.replace("\r", "\n").splitlines() if "embed (encode)" in line]
+    assert any("0/200" in line for line in bar) and any("200/200" in line for line in bar)
+    assert any(f"{n}/200" in line for line in bar for n in (50, 100, 150))
+    capsys.readouterr()
+    run(recipe, progress=True, fresh=True)  # everything cached: no encode bar
+    assert "embed (encode)" not in capsys.readouterr().err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -37,8 +38,9 @@ class Embed(GlobalOp):
     (``executor.cache_dir``), keyed by a hash of (model, dtype, text), so a rerun or another
     recipe over the same texts encodes nothing again; records get only the
     ``th_embedding_key`` column, which the clustering and semantic-dedup ops read. Texts are
-    encoded in length-sorted batches, each chunk written to the cache as it finishes, so a
-    killed run resumes where it stopped.
+    encoded in length-sorted batches; a chunk's vectors reach the cache when it finishes, or
+    sooner after ``FLUSH_SECONDS`` (10 s) of encoding, so a killed run resumes with what is
+    missing. With progress on, a bar shows the records encoded, records/s and the ETA.
 
     Examples
     --------
@@ -105,17 +107,15 @@ class Embed(GlobalOp):
     def decide(self, keys: KeyParts | pa.Table, ctx: OpContext) -> pa.Table:
         parts = KeyParts.of(keys)
         cache = EmbeddingCache(ctx.cache_dir or default_cache_dir(), self.model_id)
-        start, todo = time.perf_counter(), _Pending(self, cache, ctx)
-        queued: set[bytes] = set()
-        for offset, table in parts.iter(["key"]):
-            keys_here = keys_from_binary(table.column("key"))
-            new = np.flatnonzero(~cache.contains(keys_here))
-            new = [i for i in new.tolist() if keys_here[i].tobytes() not in queued]
-            if new:
-                queued.update(keys_here[i].tobytes() for i in new)
-                rows = parts.take(np.asarray(new, np.int64) + offset, ["key", "content"])
-                todo.extend(rows)
-        todo.flush()
+        start = time.perf_counter()
+        misses = _misses(parts, cache)
+        todo = _Pending(self, cache, ctx, total=sum(len(rows) for _, rows in misses))
+        try:
+            for offset, rows in misses:
+                todo.extend(parts.take(rows + offset, ["key", "content"]))
+            todo.flush()
+        finally:
+            todo.close()
         seconds = time.perf_counter() - start
         ctx.info.update({"model": self.model_id, "cache": str(cache.dir), "records": parts.num_rows,
                          "encoded": todo.encoded, "cache_hits": parts.num_rows - todo.encoded,
@@ -125,18 +125,37 @@ class Embed(GlobalOp):
         return pa.table({"id": pa.array([], pa.string()), "reason": pa.array([], pa.string())})
 
 
-class _Pending:
-    """Contents waiting to be encoded; every ``chunk`` of them goes to the cache as a segment,
-    encoded here, or, on a cluster (``ctx.distributed``), by the workers a wave of chunks at a
-    time (each worker process loads the model once and keeps it for its later chunks)."""
+def _misses(parts: KeyParts, cache: EmbeddingCache) -> list[tuple[int, np.ndarray]]:
+    """Per part, its offset and the rows whose key is neither in the cache nor met before
+    (each distinct content is encoded once): what is left to encode, counted before any is."""
+    misses, queued = [], set()
+    for offset, table in parts.iter(["key"]):
+        keys_here = keys_from_binary(table.column("key"))
+        new = [i for i in np.flatnonzero(~cache.contains(keys_here)).tolist()
+               if keys_here[i].tobytes() not in queued]
+        if new:
+            queued.update(keys_here[i].tobytes() for i in new)
+            misses.append((offset, np.asarray(new, np.int64)))
+    return misses
 
-    def __init__(self, op: Embed, cache: EmbeddingCache, ctx: OpContext) -> None:
+
+class _Pending:
+    """Contents waiting to be encoded; every ``chunk`` of them goes to the cache, encoded here
+    (a segment at the chunk's end, or sooner after ``FLUSH_SECONDS`` of encoding), or, on a
+    cluster (``ctx.distributed``), by the workers a wave of chunks at a time (each worker
+    process loads the model once and keeps it for its later chunks). A bar (records/s, ETA)
+    follows every encoded batch when ``ctx.progress``."""
+
+    def __init__(self, op: Embed, cache: EmbeddingCache, ctx: OpContext, total: int) -> None:
+        from tqdm import tqdm
+
         self.op, self.cache, self.ctx = op, cache, ctx
         self.keys: list[bytes] = []
         self.contents: list = []
         self.encoded, self.seconds, self.load_seconds = 0, 0.0, 0.0
         self._wave: list[tuple] = []
-        self._bar = None
+        self._bar = tqdm(total=total, desc=f"  {ctx.step or 'embed'} (encode)", unit="rec", unit_scale=True,
+                         file=sys.stderr, disable=not (ctx.progress and total), dynamic_ncols=True)
 
     def extend(self, rows: pa.Table) -> None:
         self.keys.extend(rows.column("key").to_pylist())
@@ -148,14 +167,15 @@ class _Pending:
         while self.keys:
             self._take(min(len(self.keys), self.op.chunk))
         self._run_wave()
-        if self._bar is not None:
-            self._bar.close()
+
+    def close(self) -> None:
+        self._bar.close()
 
     def _take(self, n: int) -> None:
         item = (self.op, str(self.ctx.cache_dir or default_cache_dir()), b"".join(self.keys[:n]), self.contents[:n])
         del self.keys[:n], self.contents[:n]
         if not (self.ctx.distributed and not self.op.precomputed):
-            self._done([encode_chunk(item)])
+            self._done([encode_chunk(item, self._bar.update)], shown=True)
             return
         self._wave.append(item)
         if len(self._wave) >= 2 * max(1, self.ctx.workers):
@@ -166,40 +186,46 @@ class _Pending:
         if wave:
             self._done(self.ctx.map(encode_chunk, wave))
 
-    def _done(self, results: list[tuple[int, float, float]]) -> None:
+    def _done(self, results: list[tuple[int, float, float]], shown: bool = False) -> None:
         for n, seconds, load_seconds in results:
             self.encoded += n
             self.seconds += seconds
             self.load_seconds += load_seconds
-            self._progress(n)
-
-    def _progress(self, n: int) -> None:
-        if self._bar is None:
-            from tqdm import tqdm
-
-            self._bar = tqdm(desc=f"{self.ctx.step or 'embed'} (encode)", unit="rec", unit_scale=True,
-                             file=sys.stderr, disable=None, dynamic_ncols=True)
-        self._bar.update(n)
+            if not shown:
+                self._bar.update(n)
 
 
-def encode_chunk(item: tuple) -> tuple[int, float, float]:
-    """Encode one chunk ``(op, cache_dir, keys, contents)`` and add it to the cache as one
-    segment; returns the records, the seconds encoding and the seconds loading the model."""
+#: A chunk encoded here reaches the cache at its end, or as a segment after this many seconds
+#: of encoding, whichever comes first: a killed run loses at most that much work.
+FLUSH_SECONDS = 10.0
+
+
+def encode_chunk(item: tuple, progress: Callable[[int], object] | None = None) -> tuple[int, float, float]:
+    """Encode one chunk ``(op, cache_dir, keys, contents)`` into the cache, a batch at a time
+    (``progress(n)`` after each), writing a segment every ``FLUSH_SECONDS`` and at the end;
+    returns the records, the seconds encoding and the seconds loading the model."""
     op, cache_dir, keys, contents = item
-    n, load_seconds = len(contents), 0.0
+    keys, cache = np.frombuffer(keys, dtype="V16"), EmbeddingCache(Path(cache_dir), op.model_id)
     if op.precomputed:
         t0 = time.perf_counter()
-        vectors = np.asarray(contents, dtype=np.float32)
-    else:
-        t0 = time.perf_counter()  # loading (or, once, distilling) the model is not encoding
-        encoder = load_encoder(op.model, cache_dir, op.pca_dims)
-        load_seconds = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        order = np.argsort([-len(t) for t in contents], kind="stable")  # similar lengths share a batch
-        vectors = np.empty((n, encoder.dim), np.float32)
-        vectors[order] = encoder.encode([contents[i] for i in order], op.batch_size)
-    EmbeddingCache(Path(cache_dir), op.model_id).add(np.frombuffer(keys, dtype="V16"), vectors.astype(op.dtype))
-    return n, time.perf_counter() - t0, load_seconds
+        cache.add(keys, np.asarray(contents, dtype=np.float32).astype(op.dtype))
+        return len(contents), time.perf_counter() - t0, 0.0
+    t0 = time.perf_counter()  # loading (or, once, distilling) the model is not encoding
+    encoder = load_encoder(op.model, cache_dir, op.pca_dims)
+    load_seconds, start = time.perf_counter() - t0, time.perf_counter()
+    order = np.argsort([-len(t) for t in contents], kind="stable")  # similar lengths share a batch
+    step, n, done = encoder.batch_texts(op.batch_size), len(order), 0
+    while done < n:
+        flushed, vectors, end = time.perf_counter(), [], done
+        while end < n and (end == done or time.perf_counter() - flushed < FLUSH_SECONDS):
+            rows = order[end:end + step]
+            vectors.append(encoder.encode([contents[i] for i in rows], op.batch_size))
+            end += len(rows)
+            if progress is not None:
+                progress(len(rows))
+        cache.add(keys[order[done:end]], np.concatenate(vectors).astype(op.dtype))
+        done = end
+    return len(contents), time.perf_counter() - start, load_seconds
 
 
 def precomputed_vectors(batch: pa.RecordBatch, column: str, op_name: str) -> np.ndarray:

@@ -45,11 +45,15 @@ class Encoder:
             return int(self.model.dim)
         return int(self.model.get_embedding_dimension())
 
+    def batch_texts(self, batch_size: int) -> int:
+        """Texts per forward pass (the static model's passes are cheap: at least 1024)."""
+        return max(batch_size, 1024) if self.kind == "static" else batch_size
+
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         if self.kind == "static":
-            vectors = self.model.encode(texts, batch_size=max(batch_size, 1024), use_multiprocessing=False)
+            vectors = self.model.encode(texts, batch_size=self.batch_texts(batch_size), use_multiprocessing=False)
         else:
             vectors = self.model.encode(texts, batch_size=batch_size, convert_to_numpy=True,
                                         show_progress_bar=False)
