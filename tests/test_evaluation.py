@@ -31,7 +31,7 @@ def test_recipe_eval_lands_in_manifest_summary_report_and_card(labelled_run):
     assert ev["verdict"] in ("curation helped", "curation did not help")
     assert result.summary().splitlines()[-1].startswith("eval: curation")
     assert "Evaluation: did curation help?" in (tmp / "out" / "report.html").read_text()
-    card = (tmp / "out" / "card.md").read_text()
+    card = (tmp / "out" / "README.md").read_text()
     assert "## Evaluation" in card and "## Classes (`source`)" in card
 
 

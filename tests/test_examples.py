@@ -20,7 +20,7 @@ def test_example_recipe_runs_and_accounts_for_every_record(path: Path, tmp_path)
     counts = result.counts
     assert counts["input"] == counts["kept"] + counts["removed"] > 0
     assert counts["kept"] > 0
-    for name in ("manifest.json", "report.html", "card.md"):
+    for name in ("manifest.json", "report.html", "README.md"):
         assert (tmp_path / "out" / name).is_file()
 
 

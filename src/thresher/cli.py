@@ -30,7 +30,7 @@ examples:
   thresher ops gopher_quality                   one op's parameters
   thresher explain out/default 'fortunes-es/es/refranes.fortunes#2358'  why a record was removed
   thresher inspect out/default                  counts by step and reason, examples
-  thresher report out/default                   write report.html and card.md again
+  thresher report out/default                   write report.html and README.md (the card) again
   thresher dedup-eval out/default truth.jsonl   precision/recall of the dedup against known duplicates
   thresher eval out/default --label source      did curation help? curated vs random subsets vs all
   thresher quality train --positive good.jsonl --negative web.jsonl --model q.pkl --out out/q
@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", type=Path, help="the output directory of a run")
     p.add_argument("id", help="the record id")
 
-    p = sub.add_parser("report", help="write report.html and card.md of a finished run again")
+    p = sub.add_parser("report", help="write report.html and README.md (the dataset card) of a finished run again")
     p.add_argument("output", type=Path, help="the output directory of a run")
 
     p = sub.add_parser("inspect", help="counts by step and reason, with a few examples")
@@ -180,7 +180,7 @@ def _report(args) -> int:
     manifest = load_manifest(args.output)
     with OutputLock(args.output):
         write_documents(args.output, manifest)
-    print(f"report: {args.output / 'report.html'}\ncard:   {args.output / 'card.md'}")
+    print(f"report: {args.output / 'report.html'}\ncard:   {args.output / 'README.md'}")
     return 0
 
 

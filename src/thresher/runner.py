@@ -144,7 +144,7 @@ def _stage_summary(meta: dict) -> dict:
 
 
 def write_documents(out: Path, manifest: dict) -> None:
-    """``report.html`` and ``card.md`` from the manifest."""
+    """``report.html`` and the dataset card ``README.md`` from the manifest."""
     from .report.card import write_card
     from .report.html import write_report
     from .report.stats import output_distributions

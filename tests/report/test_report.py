@@ -20,7 +20,7 @@ def test_hostile_text_ids_and_reasons_are_escaped(tmp_path):
     assert "&lt;script&gt;document.title=" in html
     assert html.count("<script>") == 1  # only the report's own search script
     assert "http://" not in html and "https://" not in html  # no network resources
-    card = (tmp_path / "out" / "card.md").read_text()
+    card = (tmp_path / "out" / "README.md").read_text()
     assert f"{result.counts['kept']:,} of {result.counts['input']:,}" in card
     assert "dedup_exact" in card and "## How to reproduce" in card
 

@@ -1,30 +1,97 @@
-"""``card.md``: a dataset card after Datasheets for Datasets (Gebru et al. 2021) and Data Cards
+"""``README.md``: a dataset card after Datasheets for Datasets (Gebru et al. 2021) and Data Cards
 (Pushkarna et al. 2022): sources and their fingerprints, licenses and provenance columns, every
 step with its parameters and effect, counts, languages and classes, the evaluation, known
-limitations, how to reproduce."""
+limitations, how to reproduce.
+
+Its YAML front matter is the ``configs:`` header of Hugging Face Hub datasets, so that the output
+directory loads as it stands (``datasets.load_dataset("out")``: the kept records; the config
+``removed``: the removed ones, with their reasons) and can be pushed to a hub unchanged; the
+work files under ``_work/`` are in no config."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import pyarrow as pa
 import yaml
 
+from ..io.readers import output_parts, read_output_file
+from ..io.writers import OUTPUT_SUFFIX
 from .stats import LANGUAGE_COLUMN, eval_label, output_distributions
 from .summary import removed_rows
 
-__all__ = ["write_card", "render_card"]
+__all__ = ["write_card", "render_card", "CARD", "hub_configs"]
+
+#: The card's file name in the output directory (the name the Hub reads its configs from).
+CARD = "README.md"
 
 
 def write_card(out: Path, manifest: dict, stats: dict | None = None) -> Path:
     """``stats``: ``output_distributions(out, manifest)`` when the caller has it already."""
-    path = Path(out) / "card.md"
+    path = Path(out) / CARD
     path.write_text(render_card(manifest, out, stats), encoding="utf-8")
     return path
+
+
+def hub_configs(manifest: dict) -> list[dict]:
+    """The ``configs:`` of the card's front matter: ``kept`` (the default) and, when any record
+    was removed, ``removed``; one ``train`` split each, the published files of the output format."""
+    suffix = OUTPUT_SUFFIX[_format(manifest)]
+    return [{"config_name": name, "data_files": [{"split": "train", "path": f"{name}/part-*{suffix}"}],
+             **({"default": True} if name == "kept" else {})} for name in _configs(manifest)]
+
+
+def _format(manifest: dict) -> str:
+    return manifest["recipe"]["output"].get("format", "parquet")
+
+
+def _configs(manifest: dict) -> list[str]:
+    return ["kept", "removed"] if manifest["counts"]["removed"] else ["kept"]
+
+
+def hub_features(out: Path, where: str) -> list[dict] | None:
+    """The Hub's ``features`` of ``out/<where>``'s JSONL files: their schemas unified, so that a
+    column null throughout one file is not read as a clash with the next (Parquet files carry
+    their schema). None when a column's type has no plain Hub spelling: the loader infers it."""
+    schemas = [read_output_file(p).schema for p in output_parts(out, where)]
+    if not schemas:
+        return None
+    schema = pa.unify_schemas(schemas, promote_options="permissive")
+    features = [_hub_type(f.type) for f in schema]
+    if any(f is None for f in features):
+        return None
+    return [{"name": name, **feature} for name, feature in zip(schema.names, features)]
+
+
+def _hub_type(kind: pa.DataType) -> dict | None:
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        inner = _hub_type(kind.value_type)
+        return {"list": inner.get("dtype", inner)} if inner else None
+    name = {"double": "float64", "float": "float32", "halffloat": "float16"}.get(str(kind), str(kind))
+    plain = ("null", "bool", "string", "large_string", "float16", "float32", "float64")
+    return {"dtype": name} if name in plain or re.fullmatch(r"u?int(8|16|32|64)", name) else None
+
+
+def _front_matter(manifest: dict, out: Path | None) -> list[str]:
+    header: dict = {"configs": hub_configs(manifest)}
+    if out is not None and _format(manifest) != "parquet":
+        info = [{"config_name": name, "features": hub_features(Path(out), name)} for name in _configs(manifest)]
+        if all(i["features"] for i in info):
+            header["dataset_info"] = info
+    header["tags"] = ["thresher"]
+    return ["---", yaml.safe_dump(header, sort_keys=False).rstrip(), "---", ""]
 
 
 def _md(text: str) -> str:
     """Escape text for a Markdown table cell."""
     return str(text).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
+
+
+def _load_hint(manifest: dict) -> str:
+    hint = "Load it with Hugging Face `datasets`: `load_dataset(\"<this directory>\")` gives the kept records"
+    return hint + (", `load_dataset(\"<this directory>\", \"removed\")` the removed ones."
+                   if manifest["counts"]["removed"] else ".")
 
 
 def render_card(manifest: dict, out: Path | None = None, stats: dict | None = None) -> str:
@@ -33,10 +100,11 @@ def render_card(manifest: dict, out: Path | None = None, stats: dict | None = No
     label = eval_label(manifest)
     if stats is None:
         stats = output_distributions(Path(out), manifest) if out else {}
-    lines = ["# Dataset card", "",
+    lines = _front_matter(manifest, out) + ["# Dataset card", "",
              f"Curated with thresher {manifest['thresher_version']} (seed {manifest['seed']}): "
              f"{c['kept']:,} of {c['input']:,} input records kept, {c['removed']:,} removed "
              "(every removed record is in `removed/` with the step and the reason).", "",
+             _load_hint(manifest), "",
              "## Sources", "", "| file | bytes | mtime_ns |", "|---|---:|---:|"]
     lines += [f"| {_md(f['path'])} | {f['bytes']:,} | {f['mtime_ns']} |" for f in manifest["inputs"]]
     lines += ["", f"Output fingerprint (input files, steps, parameters, seed, version): "
