@@ -97,3 +97,23 @@ def test_hostile_content_shows_literally_and_never_executes(tmp_path):
         assert page.locator("body").is_visible()
 
     assert _open(tmp_path / "out" / "report.html", tmp_path / "hostile.png", check) == []
+
+
+def test_a_10000_character_id_keeps_the_page_as_wide_as_the_window(tmp_path):
+    """Ids and texts of 10,000 characters without a space (kept, removed, ``dup_of``) wrap or are
+    cut: the page does not scroll sideways, and a click shows the whole id."""
+    long_id, word = "i" * 10_000, "w" * 10_000
+    rows = [{"id": long_id, "text": word}, {"id": long_id + "2", "text": word}, *real_rows(20)]
+    data = write_jsonl(tmp_path / "d.jsonl", rows)
+    run(Recipe.from_dict(make_recipe(tmp_path, data, [{"dedup_exact": {}}]), base_dir=tmp_path))
+
+    def check(page):
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+        page.fill("#q", long_id + "2")  # the search still finds a record by its whole id
+        assert page.locator("#samples tr.rec:visible").count() == 1
+        summary = page.locator("#samples tr.rec:visible details.full summary").first
+        summary.click()
+        assert long_id in page.locator("#samples tr.rec:visible details.full").first.inner_text()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+
+    assert _open(tmp_path / "out" / "report.html", tmp_path / "long-id.png", check) == []

@@ -94,3 +94,18 @@ def test_report_samples_carry_their_lineage_and_cli_rewrites_the_report(tmp_path
     html = report.read_text()
     assert "<details><summary>lineage</summary>" in html
     assert "<td class=removed>removed</td><td>too few words: " in html.replace("<small>", "").replace("</small>", "")
+
+
+def test_a_10000_character_id_is_cut_with_the_whole_value_on_demand(tmp_path):
+    """A huge id (kept, removed and as ``dup_of``) or a text without spaces cannot widen the page:
+    cells wrap anywhere, ids show their first 80 characters with the rest in a ``<details>``."""
+    long_id, word = "x" * 10_000, "y" * 5_000
+    rows = [{"id": long_id, "text": f"{word} and more words"}, {"id": "z" + long_id, "text": f"{word} and more words"},
+            {"id": "short", "text": "a short record with a few words"}]
+    data = write_jsonl(tmp_path / "d.jsonl", rows)
+    run(Recipe.from_dict(make_recipe(tmp_path, data, [{"dedup_exact": {}}]), base_dir=tmp_path))
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert f">{long_id}<" not in html.replace("<span>" + long_id + "</span>", "")  # never shown whole in a cell
+    assert f"<details class=full><summary>{'x' * 80}…</summary><span>{long_id}</span></details>" in html
+    assert f"dup of <details class=full><summary>{'x' * 80}…" in html
+    assert "overflow-wrap:anywhere" in html

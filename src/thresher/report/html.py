@@ -28,8 +28,9 @@ _CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
 h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;width:100%}td,th{padding:.25rem .5rem;border-bottom:1px solid #eee;
-text-align:left;vertical-align:top}td.n{text-align:right;font-variant-numeric:tabular-nums}
-.text{white-space:pre-wrap;font:12px/1.35 ui-monospace,monospace;max-height:12em;overflow:auto;margin:0}
+text-align:left;vertical-align:top;overflow-wrap:anywhere}td.n{text-align:right;font-variant-numeric:tabular-nums}
+.text{white-space:pre-wrap;overflow-wrap:anywhere;font:12px/1.35 ui-monospace,monospace;max-height:12em;
+overflow:auto;margin:0}details.full span{display:block;max-height:8em;overflow:auto}
 .bar{fill:#4a7bd0}.rm{fill:#d06a4a}small{color:#777}input{padding:.3rem;width:20rem}
 svg text{font:11px system-ui,sans-serif;fill:#444}line.thr{stroke:#222;stroke-dasharray:3 2}
 .hists{display:grid;grid-template-columns:repeat(auto-fill,310px);gap:.6rem 1.2rem}figure{margin:0}
@@ -47,7 +48,7 @@ document.getElementById('q').addEventListener('input', function (e) {
     var hit = tr.textContent.toLowerCase().indexOf(q) >= 0;
     tr.style.display = hit ? '' : 'none';
     if (hit) { shown += 1; }
-    var d = tr.querySelector('details');
+    var d = tr.querySelector('details:not(.full)');
     if (d) { d.open = hit && q.length > 0 && shown <= 3; }
   });
   document.getElementById('nohit').style.display = shown ? 'none' : '';
@@ -128,12 +129,12 @@ def _samples(out: Path, manifest: dict) -> str:
     rows = []
     for (step, _rule), recs in removed_samples(out, manifest=manifest).items():
         for r in recs:
-            extra = f"<br><small>dup of {e(r['dup_of'])}</small>" if r.get("dup_of") else ""
-            rows.append(f"<tr class=rec><td class=removed>removed</td><td>{e(r['id'])}</td><td>{e(step)}<br>"
+            extra = f"<br><small>dup of {_value(r['dup_of'])}</small>" if r.get("dup_of") else ""
+            rows.append(f"<tr class=rec><td class=removed>removed</td><td>{_value(r['id'])}</td><td>{e(step)}<br>"
                         f"<small>{e(r['reason'])}</small>{extra}</td>"
                         f"<td><pre class=text>{e(r['text'])}</pre>{_lineage(manifest, 'removed', r)}</td></tr>")
     for r in kept_samples(out):
-        rows.append(f"<tr class=rec><td>kept</td><td>{e(r['id'])}</td><td></td>"
+        rows.append(f"<tr class=rec><td>kept</td><td>{_value(r['id'])}</td><td></td>"
                     f"<td><pre class=text>{e(r['text'])}</pre>{_lineage(manifest, 'kept', r)}</td></tr>")
     head = ("<p><input id=q type=search placeholder='search by id or text' aria-label='search samples'> "
             "<small>a few records per reason and the first kept ones; for any other record run "
@@ -142,6 +143,15 @@ def _samples(out: Path, manifest: dict) -> str:
             "shows the lineage of any record.</p>"
             "<table><tr><th></th><th>id</th><th>step / reason</th><th>text and lineage</th></tr>")
     return head + "".join(rows) + "</table>"
+
+
+def _value(text: str, limit: int = 80) -> str:
+    """An id or a value, escaped; a long one cut, with the whole value one click away (and
+    still found by the search)."""
+    if len(text) <= limit:
+        return html.escape(text)
+    return (f"<details class=full><summary>{html.escape(text[:limit])}…</summary>"
+            f"<span>{html.escape(text)}</span></details>")
 
 
 def _lineage(manifest: dict, where: str, row: dict) -> str:
@@ -198,9 +208,9 @@ def _clusters(out: Path) -> str:
         rows = []
         for c in clusters:
             copies = "".join(
-                f"<p><small>{e(m['id'])}" + (f", similarity {m['score']:.2f}" if m["score"] is not None else "")
+                f"<p><small>{_value(m['id'])}" + (f", similarity {m['score']:.2f}" if m["score"] is not None else "")
                 + f"</small></p><pre class=text>{e(m['text'])}</pre>" for m in c["members"])
-            rows.append(f"<tr class=rec><td class=n>{c['size']:,}</td><td><small>{e(c['rep']['id'])}</small>"
+            rows.append(f"<tr class=rec><td class=n>{c['size']:,}</td><td><small>{_value(c['rep']['id'])}</small>"
                         f"<pre class=text>{e(c['rep']['text'])}</pre></td><td>{copies}</td></tr>")
         sections.append(f"<h3>{e(step)}</h3><table><tr><th>cluster</th><th>kept</th><th>removed copies "
                         "(a few)</th></tr>" + "".join(rows) + "</table>")
