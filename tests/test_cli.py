@@ -41,6 +41,23 @@ def test_explain_and_inspect(recipe, tmp_path, capsys):
     assert main(["inspect", str(tmp_path / "nowhere")]) == 7
 
 
+def test_inspect_after_a_rerun_shows_the_compute_time_beside_the_rerun(recipe, tmp_path, capsys):
+    """A rerun that reuses every stage takes a moment; ``inspect`` says so and also what computing
+    the output took (each stage keeps the seconds of the run that computed it)."""
+    import json
+
+    main(["run", str(recipe)])
+    first = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    main(["run", str(recipe)])
+    capsys.readouterr()
+    assert main(["inspect", str(tmp_path / "out")]) == 0
+    compute = sum(s["seconds"] for s in first["stages"])
+    n = len(first["stages"])
+    assert f"(this run; {n} of {n} stages reused; computing every stage took {compute:.1f} s)" in capsys.readouterr().out
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert f"computing every stage took {compute:.1f} s" in html
+
+
 def test_plan_shows_stages_and_refuses_what_does_not_fit(recipe, capsys):
     assert main(["plan", str(recipe)]) == 0
     out = capsys.readouterr().out
@@ -54,6 +71,14 @@ def test_ops_lists_every_op_and_shows_parameters(capsys):
     out = capsys.readouterr().out
     for name in ("normalize", "length", "language", "pii", "filter", "dedup_exact"):
         assert name in out
+    flat = " ".join(out.split())
+    assert "connected components, and one kept document per component. ngram=5" in flat  # not cut mid-sentence
+    from thresher.ops.registry import all_ops
+    from thresher.report.opdoc import first_sentence
+
+    for cls in all_ops().values():
+        assert first_sentence(cls.__doc__)[-1] in ".!?" and first_sentence(cls.__doc__) in flat
+    assert max(len(line) for line in out.splitlines()) <= 100
     assert main(["ops", "language"]) == 0
     assert "min_score = 0.65" in capsys.readouterr().out
     assert main(["ops", "lenght"]) == 2

@@ -20,7 +20,7 @@ from .plots import distribution_table, histogram_svg
 from .samples import duplicate_clusters, kept_samples, removed_samples
 from .stats import LANGUAGE_COLUMN, eval_label, output_distributions, score_histograms
 from .steps import step_details
-from .summary import removed_rows
+from .summary import removed_rows, time_text
 
 __all__ = ["write_report", "render_report"]
 
@@ -88,7 +88,7 @@ def render_report(out: Path, manifest: dict, stats: dict | None = None) -> str:
         f"<title>thresher report</title><style>{_CSS}</style></head><body>",
         "<h1>thresher report</h1>",
         f"<p>{counts['input']:,} records in, <b>{counts['kept']:,} kept</b>, {counts['removed']:,} removed, "
-        f"in {manifest['seconds']:.1f} s. <small>thresher {e(manifest['thresher_version'])}, seed "
+        f"in {e(time_text(manifest))}. <small>thresher {e(manifest['thresher_version'])}, seed "
         f"{manifest['seed']}</small></p>",
         "<nav>" + "".join(f"<a href='#{key}'>{e(title.split(':')[0])}</a>" for key, title, _ in sections) + "</nav>",
     ]

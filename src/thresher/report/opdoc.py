@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 from ..ops.registry import all_ops, get_op
 
-__all__ = ["list_ops", "describe_op"]
+__all__ = ["list_ops", "describe_op", "first_sentence"]
 
 
-def _first_line(doc: str | None) -> str:
-    return (doc or "").strip().splitlines()[0] if doc else ""
+def first_sentence(doc: str | None) -> str:
+    """The docstring's first sentence (its first paragraph, when that has no sentence end), on
+    one line: a period, "!" or "?" ends it when a space and a capital letter, or the end, follow."""
+    paragraph = " ".join((doc or "").strip().split("\n\n")[0].split())
+    end = re.search(r"[.!?](?=\s+[A-Z`]|$)", paragraph)
+    return paragraph[:end.end()] if end else paragraph
 
 
 def list_ops() -> str:
@@ -18,11 +23,13 @@ def list_ops() -> str:
     ops = all_ops()
     width = max(len(n) for n in ops)
     lines = []
+    indent = " " * (width + 10)
     for name, cls in ops.items():
-        lines.append(f"{name:<{width}}  {cls.kind:<6}  {_first_line(cls.__doc__)}")
+        lines.append(textwrap.fill(first_sentence(cls.__doc__), width=100, initial_indent=f"{name:<{width}}  "
+                                   f"{cls.kind:<6}  ", subsequent_indent=indent, break_on_hyphens=False))
         params = ", ".join(f"{p}={param.default!r}" for p, param in cls.params.items())
-        lines.append(textwrap.fill(params or "(no parameters)", width=100, initial_indent=" " * (width + 10),
-                                   subsequent_indent=" " * (width + 10)))
+        lines.append(textwrap.fill(params or "(no parameters)", width=100, initial_indent=indent,
+                                   subsequent_indent=indent))
     lines.append("\n`thresher ops NAME` shows an op's parameters with their ranges and meaning.")
     return "\n".join(lines)
 

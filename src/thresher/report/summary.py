@@ -4,7 +4,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["summary_table", "removed_rows"]
+__all__ = ["summary_table", "removed_rows", "time_text", "reuse_note"]
+
+
+def time_text(manifest: dict) -> str:
+    """How long the output took: this invocation's seconds and, when it reused stages, what
+    computing them took (each stage keeps the seconds of the run that computed it)."""
+    note = reuse_note(manifest)
+    return f"{manifest['seconds']:.1f} s" + (f" this run ({note})" if note else "")
+
+
+def reuse_note(manifest: dict) -> str:
+    """``"N of M stages reused; computing every stage took S s"``, or "" when none was reused."""
+    stages = manifest["stages"]
+    reused = sum(1 for s in stages if s["status"] == "reused")
+    if not reused:
+        return ""
+    compute = sum(s.get("seconds") or 0.0 for s in stages)
+    return f"{reused} of {len(stages)} stages reused; computing every stage took {compute:.1f} s"
 
 
 def removed_rows(manifest: dict) -> list[tuple[str, str, int]]:
@@ -32,9 +49,8 @@ def summary_table(manifest: dict, output_dir: Path) -> str:
         if removed:
             lines.append(line(f"  {step['step']}", removed))
             lines.extend(line(f"    {rule}", n) for s, rule, n in rows if s == step["step"])
-    reused = sum(1 for s in manifest["stages"] if s["status"] == "reused")
-    lines.append(f"{'time':<{width}} {manifest['seconds']:>10.1f} s"
-                 + (f"  ({reused} of {len(manifest['stages'])} stages reused)" if reused else ""))
+    note = reuse_note(manifest)
+    lines.append(f"{'time':<{width}} {manifest['seconds']:>10.1f} s" + (f"  (this run; {note})" if note else ""))
     lines.append(f"{'peak memory':<{width}} {manifest['peak_rss_bytes'] / 2**20:>10.0f} MiB")
     lines.append(f"kept:    {output_dir / 'kept'}")
     lines.append(f"removed: {output_dir / 'removed'}")
