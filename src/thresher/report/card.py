@@ -149,6 +149,13 @@ def _limitations(manifest: dict, stats: dict, label: str | None) -> list[str]:
              "and can remove good technical or non-English documents. Check `removed/` per reason."]
     if not ops & {"dedup_minhash", "dedup_semantic"}:
         notes.append("Only exact duplicates are removed: no fuzzy or semantic dedup step ran.")
+    for step in manifest["steps"]:
+        chained = (step.get("info") or {}).get("removed_below_threshold")
+        if chained:
+            records = f"{chained:,} record{'s' if chained != 1 else ''}"
+            notes.append(f"`{step['step']}` removed {records} whose estimated Jaccard similarity to the "
+                         "kept record (`score`) is below its threshold: they joined a cluster through a chain of "
+                         "near-duplicates (`linkage: verified` keeps them).")
     langs = stats.get(LANGUAGE_COLUMN, {}).get("after", {})
     if langs and len(langs) <= 2:
         notes.append(f"The kept records are in {', '.join(langs)} only; other languages were removed.")

@@ -89,6 +89,48 @@ def test_priority_decides_which_copy_stays():
     assert decisions.column("dup_of").to_pylist() == ["b"]
 
 
+def _chain() -> pa.RecordBatch:
+    """A~B and B~C above 0.8, A and C below: 300 distinct words, B with one word in 60
+    replaced, C with another one in 60 replaced in B."""
+    def edit(words, start, tag):
+        return [f"{tag}{i}" if i % 60 == start else w for i, w in enumerate(words)]
+
+    a = [f"w{i}" for i in range(300)]
+    b = edit(a, 3, "b")
+    c = edit(b, 33, "c")
+    return pa.RecordBatch.from_pydict({"id": ["a", "b", "c"], "text": [" ".join(x) for x in (a, b, c)]})
+
+
+def test_a_chain_joins_a_component_unless_linkage_is_verified():
+    batch = _chain()
+    a, b, c = batch.column("text").to_pylist()
+    assert _jaccard(a, b) >= 0.8 and _jaccard(b, c) >= 0.8 and _jaccard(a, c) < 0.75
+    component, ctx = DedupMinhash(), OpContext()
+    removed = component.decide(component.keys(batch, ctx), ctx).to_pydict()
+    assert removed["id"] == ["b", "c"] and removed["dup_of"] == ["a", "a"]
+    assert removed["score"][1] < 0.8 and ctx.info["removed_below_threshold"] >= 1  # c: through b
+    verified, ctx = DedupMinhash(linkage="verified"), OpContext()
+    removed = verified.decide(verified.keys(batch, ctx), ctx).to_pydict()
+    assert removed["id"] == ["b"] and removed["dup_of"] == ["a"] and removed["score"][0] >= 0.8
+    assert removed["cluster_size"] == [2]  # a and c kept
+    exact, ctx = DedupMinhash(linkage="verified", verify="exact"), OpContext()
+    assert exact.decide(exact.keys(batch, ctx), ctx).column("id").to_pylist() == ["b"]
+    assert "removed_below_threshold" not in ctx.info
+
+
+def _check_verified(op: DedupMinhash, batch: pa.RecordBatch, decisions: pa.Table) -> None:
+    """Every removed record is within the threshold of its kept ``dup_of``, and no two kept
+    records that a dedup by components would merge are."""
+    removed = set(decisions.column("id").to_pylist())
+    if op.verify != "exact":  # with exact, the shingle sets' Jaccard (not the score) reaches it
+        assert min(decisions.column("score").to_pylist()) >= op.threshold
+    assert not removed & set(decisions.column("dup_of").to_pylist())
+    kept_ids = [i for i in batch.column("id").to_pylist() if i not in removed]
+    kept = batch.filter(pa.array([i not in removed for i in batch.column("id").to_pylist()]))
+    again = DedupMinhash(linkage="verified", verify=op.verify)
+    assert again.decide(again.keys(kept, OpContext()), OpContext()).num_rows == 0, kept_ids[:3]
+
+
 def test_verify_signature_only_removes_links_below_threshold():
     text = PROSE[0] + " " + PROSE[1]
     docs = [text, text.replace("practical", "useful"), PROSE[2]]  # one word changed: Jaccard ~0.86
@@ -176,9 +218,10 @@ def _planted_corpus(n_copies: int) -> pa.RecordBatch:
     return pa.RecordBatch.from_pylist(rows)
 
 
-def test_spilling_under_a_tiny_budget_gives_the_in_memory_result(tmp_path):
+@pytest.mark.parametrize("linkage", ["component", "verified"])
+def test_spilling_under_a_tiny_budget_gives_the_in_memory_result(tmp_path, linkage):
     batch = _planted_corpus(6000)
-    op, tiny = DedupMinhash(num_perm=256), DedupMinhash(num_perm=256, memory_mb=16)
+    op, tiny = DedupMinhash(num_perm=256, linkage=linkage), DedupMinhash(num_perm=256, memory_mb=16, linkage=linkage)
     assert not op._partitions(batch.num_rows)[1]
     assert tiny._partitions(batch.num_rows)[0] > 1 and tiny._partitions(batch.num_rows)[1]
     parts = [op.keys(batch.slice(lo, 2500), OpContext()) for lo in range(0, batch.num_rows, 2500)]
@@ -205,8 +248,11 @@ def test_spilling_under_a_tiny_budget_gives_the_in_memory_result(tmp_path):
     assert not list(tmp_path.glob("spill-*"))  # and were cleaned up
 
 
-@pytest.mark.parametrize("verify, part_per_task", [("signature", True), ("exact", False)])
-def test_tasks_for_a_cluster_give_the_in_memory_result(tmp_path, monkeypatch, verify, part_per_task):
+@pytest.mark.parametrize("verify, part_per_task, linkage", [("signature", True, "component"),
+                                                           ("exact", False, "component"),
+                                                           ("signature", False, "verified"),
+                                                           ("exact", True, "verified")])
+def test_tasks_for_a_cluster_give_the_in_memory_result(tmp_path, monkeypatch, verify, part_per_task, linkage):
     """The distributed path (shuffle, link and merge tasks through ``OpContext.map``) decides
     exactly what the in-memory path decides, whether the key parts are scattered together or
     one by one."""
@@ -215,7 +261,7 @@ def test_tasks_for_a_cluster_give_the_in_memory_result(tmp_path, monkeypatch, ve
     if part_per_task:
         monkeypatch.setattr(lsh_tasks, "SCATTER_ENTRIES", 700 * 18)  # one part (700 records x 18 bands) a task
     batch = _planted_corpus(1500)
-    op = DedupMinhash(verify=verify)
+    op = DedupMinhash(verify=verify, linkage=linkage)
     parts = [op.keys(batch.slice(lo, 700), OpContext()) for lo in range(0, batch.num_rows, 700)]
     files = []
     for k, table in enumerate(parts):
@@ -232,6 +278,8 @@ def test_tasks_for_a_cluster_give_the_in_memory_result(tmp_path, monkeypatch, ve
     in_memory = op.decide(pa.concat_tables(parts), OpContext())
     assert sharded.num_rows > 500
     assert sharded.sort_by("id").equals(in_memory.sort_by("id"))
+    if linkage == "verified":
+        _check_verified(op, batch, sharded)
     scattered = [("scatter_task", len(files))] if part_per_task else []  # one task: run here
     assert calls == scattered + [("link_task", 8)]  # 8 forests: one merge, run here
     assert ctx.info["scatter_tasks"] == (len(files) if part_per_task else 1)
@@ -248,3 +296,15 @@ def test_large_string_texts_mixing_ascii_and_unicode_are_normalized_alike():
     large = normalize_for_shingles(pa.array(texts, pa.large_string()))
     assert large.type == pa.large_string() and large.cast(pa.string()).equals(small)
     assert small.to_pylist() == ["plain ascii  text ", "ünïcode   text", "", "more ascii"]
+
+
+def test_the_card_counts_records_removed_through_a_chain(tmp_path):
+    rows = _chain().to_pylist()
+    path = write_jsonl(tmp_path / "in.jsonl", rows)
+    run(Recipe.from_dict(make_recipe(tmp_path, path, [{"dedup_minhash": {}}])))
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "whose estimated Jaccard similarity to the kept record (`score`) is below" in card
+    assert "removed_below_threshold" in (tmp_path / "out" / "report.html").read_text()
+    verified = make_recipe(tmp_path / "v", path, [{"dedup_minhash": {"linkage": "verified"}}])
+    run(Recipe.from_dict(verified))
+    assert "below its threshold" not in (tmp_path / "v" / "out" / "README.md").read_text()

@@ -28,7 +28,8 @@ import pyarrow as pa
 from ..base import KeyParts, OpContext
 from . import lsh
 
-__all__ = ["LinkRule", "sharded_components", "partitions_for", "forest", "signature_agreement", "exact_links"]
+__all__ = ["LinkRule", "sharded_components", "partitions_for", "forest", "signature_agreement", "exact_links",
+           "exact_similarity"]
 
 #: Forests merged by one task of the merge rounds.
 MERGE_FAN_IN = 8
@@ -88,8 +89,15 @@ def signature_agreement(parts: KeyParts, u: np.ndarray, v: np.ndarray, num_perm:
 
 def exact_links(parts: KeyParts, u: np.ndarray, v: np.ndarray, rule: LinkRule) -> tuple[np.ndarray, np.ndarray]:
     """The links whose shingle sets have a Jaccard similarity of at least ``rule.threshold``."""
+    keep = exact_similarity(parts, u, v, rule) >= rule.threshold
+    return u[keep], v[keep]
+
+
+def exact_similarity(parts: KeyParts, u: np.ndarray, v: np.ndarray, rule: LinkRule) -> np.ndarray:
+    """The Jaccard similarity of the shingle sets of records ``u[k]`` and ``v[k]`` (their texts
+    are in the keys)."""
     if not len(u):
-        return u, v
+        return np.zeros(0)
     from .kernels import jaccard_sorted
 
     need = lsh.distinct(np.concatenate([u, v]))
@@ -97,8 +105,7 @@ def exact_links(parts: KeyParts, u: np.ndarray, v: np.ndarray, rule: LinkRule) -
     values, starts = lsh.shingle_sets(texts, rule.ngram, rule.shingle)
     similarity = np.empty(len(u))
     jaccard_sorted(values, starts, np.searchsorted(need, u), np.searchsorted(need, v), similarity)
-    keep = similarity >= rule.threshold
-    return u[keep], v[keep]
+    return similarity
 
 
 def forest(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -17,8 +17,9 @@ from ...params import Param
 from ..base import GlobalOp, KeyParts, OpContext, reason
 from ..registry import register_op
 from . import lsh
-from .keep import KEEP_PARAMS, priority_column, representatives
-from .lsh_tasks import LinkRule, exact_links, matrix, partitions_for, sharded_components, signature_agreement
+from .keep import KEEP_PARAMS, priority_column, ranked, representatives, verified_representatives
+from .lsh_tasks import (LinkRule, exact_links, exact_similarity, matrix, partitions_for, sharded_components,
+                        signature_agreement)
 from .spill import Clusters, Partitions, SignatureStore, memory_budget
 
 __all__ = ["DedupMinhash"]
@@ -52,6 +53,21 @@ class DedupMinhash(GlobalOp):
     ``(priority, id)``; the others go to removed/ with ``dup_of`` (the kept one), ``score``
     (the signatures' estimate of their Jaccard similarity to it) and ``cluster_size``. A
     document without words is never a duplicate.
+
+    So a removed record's ``score`` can be below ``threshold`` (0.66-0.73 were seen at 0.8),
+    for two reasons: the signature check accepts estimates down to its cutoff (0.694), since a
+    pair exactly at the threshold has a noisy estimate; and components are transitive: with
+    A~B and B~C linked, C is removed as a duplicate of A even when J(A, C) is lower (a chain of
+    edits, a template filled in differently). ``linkage: component`` (default) removes whole
+    components, as the MinHash dedups of Gopher, FineWeb and datatrove do; ``linkage:
+    verified`` removes a record only within ``threshold`` of the record it is a duplicate of
+    (the signatures' estimate, or with ``verify: exact`` the shingle sets' Jaccard): in each
+    component, in keep order, a record is a duplicate of the first kept record it is that
+    similar to, and is kept when there is none, so that no two kept records of a component
+    are that similar either. It keeps more records (pairs just above the threshold whose
+    estimate falls below it too) and costs one comparison per record and kept record of its
+    component. With ``component``, the step's details in the report and the card count the
+    removed records whose ``score`` is below the threshold (``removed_below_threshold``).
 
     Memory: bucket entries (16 bytes per record and band) and signatures stay in memory when
     they fit in ``memory_mb`` (default: a quarter of the memory available); otherwise they
@@ -88,6 +104,8 @@ class DedupMinhash(GlobalOp):
         "banding": Param(str, "recall", "how bands and rows are chosen from threshold", choices=("recall", "area")),
         "verify": Param(str, "signature", "check each LSH link's similarity",
                         choices=("signature", "exact", "none")),
+        "linkage": Param(str, "component", "component: remove every connected component but one record; verified: "
+                         "only records within threshold of the kept one", choices=("component", "verified")),
         "memory_mb": Param(int, None, "memory budget of the clustering, in MiB (null: a quarter of the "
                            "available memory); beyond it, work spills to disk", low=16, nullable=True),
         **KEEP_PARAMS,
@@ -148,7 +166,13 @@ class DedupMinhash(GlobalOp):
 
     # --- decide: buckets, links, components, one kept record per component -----------------
     def decide(self, keys: KeyParts | pa.Table, ctx: OpContext) -> pa.Table:
-        parts = KeyParts.of(keys)
+        decisions = self._decide(KeyParts.of(keys), ctx)
+        ctx.info["linkage"] = self.linkage
+        if self.linkage == "component":
+            ctx.info["removed_below_threshold"] = int(np.sum(~self._near(decisions.column("score").to_numpy())))
+        return decisions
+
+    def _decide(self, parts: KeyParts, ctx: OpContext) -> pa.Table:
         n = parts.num_rows
         if ctx.distributed and ctx.work_dir is not None:
             bands, _ = self.bands_rows()
@@ -243,7 +267,12 @@ class DedupMinhash(GlobalOp):
         taken = parts.take(members, columns)
         ids = taken.column("id")
         priority = taken.column("priority") if self.priority is not None else None
-        rep = representatives(groups, ids, priority, self.prefer)
+        if self.linkage == "verified":
+            order = ranked(groups, ids, priority, self.prefer)
+            rep = groups = verified_representatives(
+                groups, order, lambda u, v: self._similar(parts, agreement, members[u], members[v]))
+        else:
+            rep = representatives(groups, ids, priority, self.prefer)
         dup = np.flatnonzero(rep != np.arange(len(members)))
         score = agreement(members[dup], members[rep[dup]])
         _, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
@@ -256,6 +285,18 @@ class DedupMinhash(GlobalOp):
             "score": pa.array(score, pa.float64()),
             "cluster_size": pa.array(size, pa.int64()),
         })
+
+    def _similar(self, parts: KeyParts, agreement, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """Whether rows ``u[k]`` and ``v[k]`` are within ``threshold``: by their shingle sets with
+        ``verify: exact``, by their signatures' estimate otherwise."""
+        if self.verify == "exact":
+            return exact_similarity(parts, u, v, self._link_rule()) >= self.threshold
+        return self._near(agreement(u, v))
+
+    def _near(self, score: np.ndarray) -> np.ndarray:
+        """Whether estimated Jaccard similarities reach ``threshold`` (a score is a count over
+        ``num_perm``: a tolerance keeps 96/128 at 0.75)."""
+        return score >= self.threshold - 1e-9
 
     def _reasons(self, reps: pa.Array, score: np.ndarray, size: np.ndarray) -> pa.Array:
         """``near duplicate: of <rep> (estimated Jaccard 0.97, cluster of 3)`` per removed row,
