@@ -44,7 +44,7 @@ def embed_corpus(n: int, work: Path) -> Path:
     """Embed the first n documents with the 384-d static encoder; return the .npy of vectors."""
     from thresher import Recipe, run
     from thresher.ops.embed.cache import EmbeddingCache, keys_from_hex
-    from thresher.recipe import default_cache_dir
+    from thresher.paths import default_cache_dir
 
     src = work / "docs.jsonl"
     with open(CORPUS, encoding="utf-8") as f, open(src, "w", encoding="utf-8") as out:

@@ -29,7 +29,7 @@ import yaml
 
 from common import git_commit
 from measure import measure
-from thresher.recipe import default_cache_dir
+from thresher.paths import default_cache_dir
 
 HERE = Path(__file__).resolve().parent
 TEXT = [{"normalize": {}}, {"language": {"keep": None, "min_score": 0.0}}, {"length": {"min_words": 5}},

@@ -68,7 +68,7 @@ def test_float16_storage_and_the_static_encoder_are_separate_cache_entries(tmp_p
 
 
 def _default_cache():
-    from thresher.recipe import default_cache_dir
+    from thresher.paths import default_cache_dir
 
     return default_cache_dir()
 

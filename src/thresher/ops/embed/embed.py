@@ -11,7 +11,6 @@ import pyarrow as pa
 
 from ...errors import InputError
 from ...params import Param
-from ...recipe import default_cache_dir
 from ..base import GlobalOp, KeyParts, OpContext, RowResult
 from ..columns import float_matrix, set_column
 from ..registry import register_op
@@ -104,7 +103,7 @@ class Embed(GlobalOp):
     # --- over all records ------------------------------------------------------------------
     def decide(self, keys: KeyParts | pa.Table, ctx: OpContext) -> pa.Table:
         parts = KeyParts.of(keys)
-        cache = EmbeddingCache(ctx.cache_dir or default_cache_dir(), self.model_id)
+        cache = EmbeddingCache(ctx.cache_dir, self.model_id)
         start, todo = time.perf_counter(), _Pending(self, cache, ctx)
         queued: set[bytes] = set()
         for offset, table in parts.iter(["key"]):
@@ -152,7 +151,7 @@ class _Pending:
             self._bar.close()
 
     def _take(self, n: int) -> None:
-        item = (self.op, str(self.ctx.cache_dir or default_cache_dir()), b"".join(self.keys[:n]), self.contents[:n])
+        item = (self.op, str(self.ctx.cache_dir), b"".join(self.keys[:n]), self.contents[:n])
         del self.keys[:n], self.contents[:n]
         if not (self.ctx.distributed and not self.op.precomputed):
             self._done([encode_chunk(item)])
