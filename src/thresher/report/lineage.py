@@ -9,7 +9,7 @@ import pyarrow.compute as pc
 
 from ..errors import NotFoundError
 from ..io.readers import output_parts, read_output_file
-from ..runner import load_manifest
+from ..manifest import load_manifest
 from .samples import removed_samples
 from .summary import summary_table
 

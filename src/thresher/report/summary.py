@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..manifest import reused_stages
+
 __all__ = ["summary_table", "removed_rows"]
 
 
@@ -32,7 +34,7 @@ def summary_table(manifest: dict, output_dir: Path) -> str:
         if removed:
             lines.append(line(f"  {step['step']}", removed))
             lines.extend(line(f"    {rule}", n) for s, rule, n in rows if s == step["step"])
-    reused = sum(1 for s in manifest["stages"] if s["status"] == "reused")
+    reused = reused_stages(manifest)
     lines.append(f"{'time':<{width}} {manifest['seconds']:>10.1f} s"
                  + (f"  ({reused} of {len(manifest['stages'])} stages reused)" if reused else ""))
     lines.append(f"{'peak memory':<{width}} {manifest['peak_rss_bytes'] / 2**20:>10.0f} MiB")
