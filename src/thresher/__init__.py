@@ -19,13 +19,13 @@ from .errors import (  # noqa: E402
 )
 
 __all__ = [
-    "__version__", "Recipe", "Step", "run", "RunResult", "ThresherError", "RecipeError", "InputError",
+    "__version__", "Recipe", "Step", "run", "RunResult", "read_output", "ThresherError", "RecipeError", "InputError",
     "ResourceError", "MissingDependencyError", "InvariantError", "NotFoundError",
 ]
 
 #: Imported on first use, so that ``import thresher.cli`` is quick (the command line catches
 #: Ctrl-C from its first moments, not after a second of imports).
-_LAZY = {"Recipe": "recipe", "Step": "recipe", "run": "runner", "RunResult": "runner"}
+_LAZY = {"Recipe": "recipe", "Step": "recipe", "run": "runner", "RunResult": "runner", "read_output": "io.output"}
 
 
 def __getattr__(name: str):

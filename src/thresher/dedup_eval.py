@@ -141,7 +141,7 @@ class _UnionFind:
 
 def removed_ids(out: Path, steps: Iterable[str] | None = None) -> list[str]:
     """Ids removed from a run's output by ``steps`` (default: every dedup step)."""
-    from .io.readers import output_parts, read_output_file
+    from .io.output import output_parts, read_output_file
     from .manifest import load_manifest
 
     out = Path(out)

@@ -84,7 +84,7 @@ def _labelled(table: pa.Table, label: str, where: str) -> pa.Table:
 
 def _output_records(out: Path, label: str) -> tuple[pa.Table, np.ndarray]:
     """Every input record of a run (``id``, ``text``, ``label``) and whether it was kept."""
-    from .io.readers import output_columns, output_parts, read_output_file
+    from .io.output import output_columns, output_parts, read_output_file
 
     if not (Path(out) / "kept").is_dir():
         raise NotFoundError(f"{out} has no kept/ directory: is it the output directory of a finished run?")

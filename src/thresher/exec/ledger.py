@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import InvariantError
-from ..io.readers import read_output_file
+from ..io.output import read_output_file
 from ..io.writers import OUTPUT_SUFFIX, write_table
 from .plan import Plan
 

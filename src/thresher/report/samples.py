@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from ..io.readers import output_columns, output_parts, read_output_file
+from ..io.output import output_columns, output_parts, read_output_file
 from ..manifest import removed_counts
 
 __all__ = ["removed_samples", "kept_samples", "duplicate_clusters"]
