@@ -6,9 +6,8 @@
 'length'
 """
 
-__version__ = "0.1.0"
-
-from .errors import (  # noqa: E402
+from ._version import __version__
+from .errors import (
     InputError,
     InvariantError,
     MissingDependencyError,

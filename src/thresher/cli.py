@@ -14,7 +14,7 @@ import logging
 import sys
 from pathlib import Path
 
-from . import __version__
+from ._version import __version__
 from .errors import ThresherError, from_os_error
 
 __all__ = ["main"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from . import __version__
+from ._version import __version__
 from .exec.ledger import check_invariant, publish
 from .exec.local import LocalExecutor, start_fork_server
 from .exec.outdir import OutputLock, claim, is_stage_dir_name, remove_owned

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ... import __version__
+from ..._version import __version__
 from ...errors import InputError, NotFoundError, RecipeError
 from ...params import Param
 from ..base import GlobalOp, KeyParts, OpContext, reason
