@@ -342,8 +342,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # test split: embed it, read its vectors
     log("embedding the test split")
-    test_manifest = run_recipe(test_input, runs_dir / "test", [{"embed": embed}], workers=args.workers, cache=cache,
-                               fresh=False).manifest
+    run_recipe(test_input, runs_dir / "test", [{"embed": embed}], workers=args.workers, cache=cache, fresh=False)
     test_table, _ = read_records(runs_dir / "test", ["id", "label", "th_embedding_key"])
     x_test = vectors(cache, test_table.column("th_embedding_key"))
     class_index = {c: i for i, c in enumerate(classes)}

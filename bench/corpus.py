@@ -33,6 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
 
 import build_sample as bs  # noqa: E402
+
 from common import log  # noqa: E402
 
 DATA = REPO / "bench" / ".data"
