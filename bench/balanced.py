@@ -96,7 +96,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import git_commit, read_jsonl
+from common import git_commit, log, read_jsonl, read_records, run_recipe, vectors
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -119,10 +119,6 @@ METRICS = [  # key, header, format
     ("worst_recall", "worst-class recall", "{:.4f}"),
     ("accuracy", "accuracy", "{:.4f}"),
 ]
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 def write_unlabelled(pool: list[dict], path: Path) -> None:
@@ -183,41 +179,6 @@ def tree_name(hkm: dict) -> str:
     for key, value in sorted(hkm.items()):
         parts.append(f"{key}-{'_'.join(map(str, value)) if isinstance(value, list) else value}")
     return "tree-" + "-".join(parts)
-
-
-# --- thresher runs ---------------------------------------------------------------------------
-def thresher_run(input_path: Path, out: Path, steps: list[dict], seed: int, workers: int, cache: Path):
-    from thresher import Recipe, run
-
-    recipe = {"input": {"path": str(input_path), "text_field": "text", "id_field": "id"},
-              "output": {"path": str(out), "format": "parquet"},
-              "executor": {"kind": "local", "workers": workers, "cache_dir": str(cache)},
-              "seed": seed, "steps": steps}
-    t0 = time.perf_counter()
-    result = run(Recipe.from_dict(recipe), progress=False)
-    return recipe, result.manifest, time.perf_counter() - t0
-
-
-def read_records(out: Path, columns: list[str]):
-    """kept and removed records of a run, sorted by id, with a ``kept`` mask."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.dataset as ds
-
-    kept = ds.dataset(str(out / "kept"), format="parquet").to_table(columns=columns)
-    parts = [kept]
-    if any((out / "removed").glob("*.parquet")):
-        parts.append(ds.dataset(str(out / "removed"), format="parquet").to_table(columns=columns))
-    table = pa.concat_tables(parts)
-    mask = np.r_[np.ones(kept.num_rows, bool), np.zeros(table.num_rows - kept.num_rows, bool)]
-    order = pc.sort_indices(table.column("id")).to_numpy()
-    return table.take(order), mask[order]
-
-
-def vectors(cache: Path, key_column) -> np.ndarray:
-    from thresher.ops.embed.cache import EmbeddingCache, keys_from_hex
-
-    return EmbeddingCache(cache).get(keys_from_hex(key_column))
 
 
 # --- metrics ---------------------------------------------------------------------------------
@@ -381,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # test split: embed it, read its vectors
     log("embedding the test split")
-    _, test_manifest, _ = thresher_run(test_input, runs_dir / "test", [{"embed": embed}], 0, args.workers, cache)
+    run_recipe(test_input, runs_dir / "test", [{"embed": embed}], workers=args.workers, cache=cache, fresh=False)
     test_table, _ = read_records(runs_dir / "test", ["id", "label", "th_embedding_key"])
     x_test = vectors(cache, test_table.column("th_embedding_key"))
     class_index = {c: i for i, c in enumerate(classes)}
@@ -409,7 +370,8 @@ def main(argv: list[str] | None = None) -> int:
                 steps = [{"embed": embed}, {"hierarchical_kmeans": dict(cfg["hkm_resolved"])},
                          {"sample_balanced": {"fraction": f, "strategy": cfg["strategy"]}}]
                 log(f"seed {seed}, {name}, budget {f:.0%}: thresher run in {out}")
-                recipe, manifest, seconds = thresher_run(unlabelled, out, steps, seed, args.workers, cache)
+                run = run_recipe(unlabelled, out, steps, seed=seed, workers=args.workers, cache=cache, fresh=False)
+                recipe, manifest, seconds = run.recipe, run.manifest, run.seconds
                 table, kept = read_records(out, ["id", "th_embedding_key", "th_cluster_path"])
                 if base_x is None:
                     ids = table.column("id").to_pylist()

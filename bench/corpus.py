@@ -34,14 +34,12 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 import build_sample as bs  # noqa: E402
 
+from common import log  # noqa: E402
+
 DATA = REPO / "bench" / ".data"
 CACHE = DATA / "extract-cache.jsonl.gz"
 SEED = 20240607
 CHUNK_SIZES = [10**9, 4000, 3000, 2000, 1500, 1200, 1000, 800, 600, 500, 400, 300]
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def all_documents(refresh: bool = False) -> list[dict]:

@@ -50,8 +50,8 @@ from pathlib import Path
 import pyarrow as pa
 import regex
 
-from common import REPO, git_commit, read_jsonl  # noqa: E402
-from thresher import Recipe, run  # noqa: E402
+from common import REPO, git_commit, read_jsonl, run_recipe  # noqa: E402
+from thresher.manifest import find_stage, find_step  # noqa: E402
 from thresher.ops import OpContext  # noqa: E402
 from thresher.ops.select.decontaminate import Decontaminate  # noqa: E402
 from thresher.ops.select.eval_index import IndexSpec, build_index  # noqa: E402
@@ -206,15 +206,12 @@ def end_to_end(docs: list[dict], eval_path: Path, args) -> list[dict]:
     for workers in sorted({1, args.workers}):
         cache = args.work / f"cache-{workers}"
         shutil.rmtree(cache, ignore_errors=True)
-        recipe = {"input": {"path": str(data)}, "output": {"path": str(args.work / "out")},
-                  "executor": {"workers": workers, "cache_dir": str(cache)}, "seed": 0,
-                  "steps": [{"decontaminate": {"eval": [str(eval_path)], "n": args.n}}]}
+        steps = [{"decontaminate": {"eval": [str(eval_path)], "n": args.n}}]
         for label in ("built", "cached"):
-            result = run(Recipe.from_dict(recipe), fresh=True, progress=False)
-            stage = next(s for s in result.manifest["stages"] if s["stage"] == "decontaminate")
-            step = next(s for s in result.manifest["steps"] if s["step"] == "decontaminate")
+            manifest = run_recipe(data, args.work / "out", steps, workers=workers, cache=cache).manifest
+            stage, step = find_stage(manifest, "decontaminate"), find_step(manifest, "decontaminate")
             out.append({"workers": workers, "index": label, "seconds": stage["seconds"], "op_seconds": step["seconds"],
-                        "shards": stage["computed_units"], "removed": result.counts.get("removed")})
+                        "shards": stage["computed_units"], "removed": manifest["counts"]["removed"]})
     return out
 
 

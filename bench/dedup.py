@@ -41,16 +41,15 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from measure import measure  # noqa: E402
+from common import cli_run, loadavg, log  # noqa: E402
+from measure import measured  # noqa: E402
 
 TOOLS = ("thresher", "rensa", "datasketch", "datatrove")
 PEERS_PYTHON = HERE / ".venv-peers" / "bin" / "python"
@@ -65,29 +64,6 @@ seed: 0
 steps:
   - {step}: {{}}
 """
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def loadavg() -> float:
-    try:
-        return os.getloadavg()[0]
-    except OSError:
-        return float("nan")
-
-
-def measured(cmd: list[str], run_dir: Path) -> dict:
-    load = loadavg()
-    with open(run_dir / "log.txt", "w") as logf:
-        m = measure(cmd, stdout=logf, stderr=subprocess.STDOUT)
-    m["load_before"] = load
-    m["cmd"] = " ".join(str(c) for c in cmd)
-    if m["returncode"] != 0:
-        tail = (run_dir / "log.txt").read_text(errors="replace")[-3000:]
-        raise SystemExit(f"{cmd[0]} failed ({m['returncode']}), see {run_dir / 'log.txt'}:\n{tail}")
-    return m
 
 
 def compile_bytecode(corpus: Path, out: Path) -> None:
@@ -108,14 +84,11 @@ def compile_bytecode(corpus: Path, out: Path) -> None:
     run_thresher(sample, out / "warm-up" / "run", 2)
 
 
-def thresher_command() -> list[str]:
-    exe = Path(sys.executable).parent / "thresher"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "thresher.cli"]
-
-
 def run_thresher(corpus: Path, run_dir: Path, workers: int) -> dict:
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
+
+    from thresher import read_output
+    from thresher.manifest import load_manifest
 
     if run_dir.exists():
         shutil.rmtree(run_dir)
@@ -124,12 +97,10 @@ def run_thresher(corpus: Path, run_dir: Path, workers: int) -> dict:
     out = run_dir / "out"
     recipe.write_text(RECIPE.format(input=json.dumps(str(corpus)), output=json.dumps(str(out)), workers=workers,
                                     step=STEP))
-    m = measured([*thresher_command(), "run", str(recipe), "--fresh", "--no-progress"], run_dir)
-    removed: list[str] = []
-    for path in sorted((out / "removed").glob("*.parquet")):
-        table = pq.read_table(path, columns=["id", "removed_by"])
-        removed.extend(table.filter(pc.equal(table.column("removed_by"), STEP)).column("id").to_pylist())
-    manifest = json.loads((out / "manifest.json").read_text())
+    m = measured(cli_run(recipe, "--fresh"), run_dir / "log.txt")
+    table = read_output(out, "removed", ["id", "removed_by"])
+    removed = table.filter(pc.equal(table.column("removed_by"), STEP)).column("id").to_pylist()
+    manifest = load_manifest(out)
     m.update(removed=removed, docs=manifest["counts"]["input"], settings=thresher_settings(workers),
              internal_seconds=None)
     return m
@@ -154,7 +125,7 @@ def run_peer(tool: str, corpus: Path, run_dir: Path, workers: int, python: Path,
            "--workers", str(workers)]
     if bands:
         cmd += ["--bands", str(bands)]
-    m = measured(cmd, run_dir)
+    m = measured(cmd, run_dir / "log.txt")
     timing = json.loads((run_dir / "timing.json").read_text())
     m.update(removed=(run_dir / "removed_ids.txt").read_text(encoding="utf-8").split("\n")[:-1] or [],
              docs=timing["docs"], settings=timing["settings"], internal_seconds=timing["seconds"],

@@ -69,6 +69,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import corpus  # noqa: E402  bench/corpus.py: the real documents and their chunking
+from common import log  # noqa: E402
 
 __all__ = ["NGRAM", "shingles", "shingles_many", "words_many", "jaccard", "read_corpus", "read_truth"]
 
@@ -88,10 +89,6 @@ COPIES = {1: 0.55, 2: 0.30, 3: 0.15}  # copies per original
 TARGETS = ((0.15, 0.30, 0.70), (0.70, 0.70, 0.95), (0.15, 0.95, 1.0))  # (share, low, high) of target Jaccard
 TOLERANCE = 0.05
 TRIES = 5
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 # ------------------------------------------------------------------------------------ shingles

@@ -14,7 +14,6 @@ whole process tree, wall time and docs/s.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -23,21 +22,21 @@ from pathlib import Path
 
 import psutil
 
+from common import cli_run, write_recipe
+from thresher.manifest import load_manifest
+
 HERE = Path(__file__).resolve().parent
-THRESHER = Path(sys.executable).parent / "thresher"
 
 
 def run(corpus: Path, budget: int | None, workers: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="dedup-growth-") as tmp:
         step = {"memory_mb": budget} if budget else {}
-        recipe = Path(tmp) / "recipe.yaml"
-        recipe.write_text(json.dumps({"input": {"path": str(corpus / "corpus.jsonl")},
-                                      "output": {"path": str(Path(tmp) / "out")},
-                                      "executor": {"workers": workers},
-                                      "steps": [{"dedup_minhash": step}]}))
+        recipe = write_recipe({"input": {"path": str(corpus / "corpus.jsonl")},
+                               "output": {"path": str(Path(tmp) / "out")},
+                               "executor": {"workers": workers}, "steps": [{"dedup_minhash": step}]},
+                              Path(tmp) / "recipe.yaml")
         start = time.perf_counter()
-        child = subprocess.Popen([str(THRESHER), "run", str(recipe), "--fresh", "--no-progress"],
-                                 stdout=subprocess.DEVNULL)
+        child = subprocess.Popen(cli_run(recipe, "--fresh"), stdout=subprocess.DEVNULL)
         main, main_peak, tree_peak = psutil.Process(child.pid), 0, 0
         while child.poll() is None:
             try:
@@ -50,7 +49,7 @@ def run(corpus: Path, budget: int | None, workers: int) -> dict:
         seconds = time.perf_counter() - start
         if child.returncode:
             raise SystemExit(f"thresher failed on {corpus} (exit {child.returncode})")
-        manifest = json.loads((Path(tmp) / "out" / "manifest.json").read_text())
+        manifest = load_manifest(Path(tmp) / "out")
         return {"corpus": corpus.name, "docs": manifest["counts"]["input"], "removed": manifest["counts"]["removed"],
                 "budget_mb": budget, "seconds": seconds, "main_peak_mib": main_peak / 2**20,
                 "tree_peak_mib": tree_peak / 2**20}

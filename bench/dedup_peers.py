@@ -51,14 +51,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from common import log  # noqa: E402  (stdlib only: this script runs in the peers' venv)
+
 NUM_PERM = 128
 THRESHOLD = 0.8
 CHUNK = 10_000
 SEED = 42
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 class UnionFind:

@@ -61,11 +61,10 @@ for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-from common import git_commit, read_jsonl, write_jsonl  # noqa: E402
+from common import git_commit, log, read_jsonl, read_records, run_recipe, write_jsonl  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 PEERS = HERE / ".venv-peers" / "bin" / "python"
-T0 = time.perf_counter()
 
 REFERENCE_CHILD = r"""
 import json, sys, time
@@ -97,10 +96,6 @@ json.dump({"version": version("data-selection"), "fit_s": t1 - t0, "weights_s": 
 """
 
 
-def log(msg: str) -> None:
-    print(f"[{time.perf_counter() - T0:7.1f}s] {msg}", file=sys.stderr, flush=True)
-
-
 def split(rows: list[dict], label: str) -> tuple[list[dict], list[dict]]:
     """(pool, target): a seeded third (at most 500) of the class is the target."""
     members = sorted((r for r in rows if r["label"] == label), key=lambda r: r["id"])
@@ -109,46 +104,19 @@ def split(rows: list[dict], label: str) -> tuple[list[dict], list[dict]]:
     return [r for r in rows if r["id"] not in chosen], [r for r in members if r["id"] in chosen]
 
 
-def thresher_run(input_path: Path, out: Path, steps: list[dict], workers: int, seed: int = 0) -> tuple[dict, float]:
-    from thresher import Recipe, run
-
-    recipe = {"input": {"path": str(input_path), "text_field": "text", "id_field": "id"},
-              "output": {"path": str(out)}, "executor": {"kind": "local", "workers": workers},
-              "seed": seed, "steps": steps}
-    t = time.perf_counter()
-    result = run(Recipe.from_dict(recipe), fresh=True, progress=False)
-    return result.manifest, time.perf_counter() - t
-
-
-def read_output(out: Path, columns: list[str]):
-    """Kept and removed records of a run, sorted by id."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    parts = [pq.read_table(p, columns=columns) for p in sorted(out.glob("kept/*.parquet"))
-             + sorted(out.glob("removed/*.parquet"))]
-    table = pa.concat_tables(parts)
-    return table.take(pc.sort_indices(table.column("id")))
-
-
 def run_dsir(pool_path: Path, target_path: Path, k: int, out: Path, workers: int, seed: int = 0,
              **params) -> dict:
     step = {"dsir": {"target_files": [str(target_path)], "size": k, **params}}
-    manifest, seconds = thresher_run(pool_path, out, [step], workers, seed)
-    table = read_output(out, ["id", "th_dsir_logweight"])
-    kept = _kept_ids(out)
-    info = [s for s in manifest["steps"] if s["op"] == "dsir"][-1]["info"]
+    from thresher.manifest import step_info
+
+    run = run_recipe(pool_path, out, [step], workers=workers, seed=seed)
+    seconds = run.seconds
+    table, kept_mask = read_records(out, ["id", "th_dsir_logweight"])
+    kept = set(np.asarray(table.column("id").to_pylist(), dtype=object)[kept_mask].tolist())
+    info = step_info(run.manifest, "dsir")
     log(f"dsir {params or ''} seed {seed}: {seconds:.1f}s")
     return {"ids": kept, "seconds": seconds, "info": info,
             "logw": dict(zip(table.column("id").to_pylist(), table.column("th_dsir_logweight").to_pylist()))}
-
-
-def _kept_ids(out: Path) -> set[str]:
-    import pyarrow.parquet as pq
-
-    return {i for p in sorted(out.glob("kept/*.parquet")) for i in pq.read_table(p, columns=["id"]).column("id")
-            .to_pylist()}
 
 
 def run_classifier(pool: list[dict], target: list[dict], k: int, work: Path, workers: int) -> dict:
@@ -157,8 +125,11 @@ def run_classifier(pool: list[dict], target: list[dict], k: int, work: Path, wor
         [{"id": f"target/{r['id']}", "text": r["text"], "is_target": 1} for r in target]
     path = write_jsonl(rows, work / "classifier_input.jsonl")
     step = {"quality_classifier": {"model": str(work / "classifier.pkl"), "label": "is_target", "features": "tfidf"}}
-    manifest, seconds = thresher_run(path, work / "classifier", [step], workers)
-    table = read_output(work / "classifier", ["id", "th_quality_score"])
+    from thresher.manifest import step_info
+
+    run = run_recipe(path, work / "classifier", [step], workers=workers)
+    seconds = run.seconds
+    table, _ = read_records(work / "classifier", ["id", "th_quality_score"])
     ids = np.array(table.column("id").to_pylist(), dtype=object)
     score = table.column("th_quality_score").to_numpy()
     in_pool = np.array([not i.startswith("target/") for i in ids])
@@ -166,7 +137,7 @@ def run_classifier(pool: list[dict], target: list[dict], k: int, work: Path, wor
     top = np.lexsort((np.arange(len(ids)), -score))[:k]  # ids are sorted: ties go to the smaller id
     log(f"classifier: {seconds:.1f}s")
     return {"ids": set(ids[top].tolist()), "seconds": seconds,
-            "info": [s for s in manifest["steps"] if s["op"] == "quality_classifier"][-1]["info"]}
+            "info": step_info(run.manifest, "quality_classifier")}
 
 
 def run_reference(pool_path: Path, target_path: Path, k: int, work: Path, procs: int, peers: Path) -> dict | None:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import git_commit
+from common import git_commit, run_recipe
 
 REPO = Path(__file__).resolve().parent.parent
 POOL = REPO / "bench" / ".data" / "labelled" / "pool.jsonl"
@@ -51,14 +51,11 @@ def texts_of(n: int) -> list[dict]:
 
 
 def run_thresher(rows_path: Path, out: Path, cache: Path) -> dict:
-    from thresher import Recipe, run
+    from thresher.manifest import find_stage, step_info
 
-    recipe = {"input": {"path": str(rows_path)}, "output": {"path": str(out)},
-              "executor": {"workers": 2, "cache_dir": str(cache)},
-              "steps": [{"embed": {"model": "minilm", "batch_size": 32}}]}
-    result = run(Recipe.from_dict(recipe), fresh=True)
-    stage = next(s for s in result.manifest["stages"] if s["stage"] == "embed")
-    info = next(s for s in result.manifest["steps"] if s["step"] == "embed")["info"]
+    manifest = run_recipe(rows_path, out, [{"embed": {"model": "minilm", "batch_size": 32}}], workers=2,
+                          cache=cache).manifest
+    stage, info = find_stage(manifest, "embed"), step_info(manifest, "embed")
     return {"seconds": stage["seconds"], "encode_seconds": info["encode_seconds"], "encoded": info["encoded"]}
 
 

@@ -13,7 +13,7 @@ workers, end to end from JSONL in to kept + removed records out, each tool in it
 subprocess (wall time and peak RSS of the process tree from ``bench/measure.py``, CPU seconds
 of all its processes sampled alongside); thresher 3 runs per configuration, datatrove 2 (medians):
 
-- thresher: ``python -m thresher.cli run RECIPE --fresh --no-progress`` with
+- thresher: ``thresher run RECIPE --no-progress --fresh`` with
   ``executor: {workers: 2, fuse_row_steps: true}`` and with ``fuse_row_steps: false``
   (Parquet out, zstd);
 - datatrove: ``LocalPipelineExecutor([JsonlReader, GopherQualityFilter, GopherRepetitionFilter,
@@ -52,16 +52,15 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
+from common import cli_run, loadavg, log  # noqa: E402
+from measure import measured  # noqa: E402
+
 DEFAULT_INPUT = REPO / "bench" / ".data" / "docs100k.jsonl"
 DEFAULT_OUT = REPO / "bench" / "out" / "heuristics"
 
 FILTERS = ("gopher_quality", "gopher_repetition", "c4_quality")
 DT_FILTER_CLASS = {"gopher_quality": "GopherQualityFilter", "gopher_repetition": "GopherRepetitionFilter",
                    "c4_quality": "C4QualityFilter"}
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------------------- input
@@ -114,66 +113,18 @@ steps:
 
 
 def run_thresher(input_dir: Path, run_dir: Path, workers: int, fuse: bool) -> dict:
+    from thresher.manifest import load_manifest
+
     run_dir.mkdir(parents=True, exist_ok=True)
     recipe = run_dir / "recipe.yaml"
     recipe.write_text(THRESHER_RECIPE.format(input=json.dumps(str(input_dir)), output=json.dumps(str(run_dir / "out")),
                                              workers=workers, fuse=str(fuse).lower()))
-    cmd = [sys.executable, "-m", "thresher.cli", "run", str(recipe), "--fresh", "--no-progress"]
-    m = measured(cmd, run_dir / "log.txt")
-    if m["returncode"] != 0:
-        raise SystemExit(f"thresher failed ({m['returncode']}), see {run_dir / 'log.txt'}")
-    manifest = json.loads((run_dir / "out" / "manifest.json").read_text())
+    cmd = cli_run(recipe, "--fresh")
+    m = measured(cmd, run_dir / "log.txt", cpu=True)
+    manifest = load_manifest(run_dir / "out")
     m["records_in"], m["kept"] = manifest["counts"]["input"], manifest["counts"]["kept"]
     m["steps"] = {s["step"]: {"in": s["in"], "out": s["out"], "seconds": s["seconds"]} for s in manifest["steps"]}
-    m["cmd"] = " ".join(cmd)
     return m
-
-
-def measured(cmd: list[str], log_path: Path) -> dict:
-    """``measure`` (wall seconds, peak tree RSS) plus the CPU seconds (user + sys) of the whole
-    process tree, sampled by a thread every 0.1 s (the last sample of each process counts; the
-    forkserver workers of both tools are not reaped by our child, so getrusage would miss them)."""
-    import threading
-
-    import psutil
-
-    from measure import measure
-
-    seen: dict[tuple[int, float], float] = {}
-    done = threading.Event()
-
-    def sample() -> None:
-        me = psutil.Process()
-        while not done.is_set():
-            try:
-                procs = me.children(recursive=True)
-            except psutil.Error:
-                procs = []
-            for p in procs:
-                try:
-                    with p.oneshot():
-                        t = p.cpu_times()
-                        seen[(p.pid, p.create_time())] = t.user + t.system
-                except psutil.Error:
-                    pass
-            done.wait(0.1)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    try:
-        with open(log_path, "w") as logf:
-            m = measure(cmd, stdout=logf, stderr=subprocess_stdout())
-    finally:
-        done.set()
-        thread.join()
-    m["cpu_seconds"] = sum(seen.values())
-    return m
-
-
-def subprocess_stdout():
-    import subprocess
-
-    return subprocess.STDOUT
 
 
 def _datatrove_pipeline(input_dir: str, out_dir: str, workers: int) -> None:
@@ -199,9 +150,7 @@ def run_datatrove(input_dir: Path, run_dir: Path, workers: int) -> dict:
     run_dir.mkdir(parents=True)
     cmd = [sys.executable, str(Path(__file__).resolve()), "_datatrove", str(input_dir), str(run_dir / "out"),
            str(workers)]
-    m = measured(cmd, run_dir / "log.txt")
-    if m["returncode"] != 0:
-        raise SystemExit(f"datatrove failed ({m['returncode']}), see {run_dir / 'log.txt'}")
+    m = measured(cmd, run_dir / "log.txt", cpu=True)
     kept = _jsonl_records(run_dir / "out" / "kept")
     m["kept"] = len(kept)
     m["records_in"] = len(kept) + sum(len(_jsonl_records(run_dir / "out" / "removed" / f)) for f in FILTERS)
@@ -234,13 +183,6 @@ def _datatrove_step_seconds(logs: Path) -> dict:
         out[name] = {"seconds": seconds,
                      "stats": {k: v for k, v in step.get("stats", {}).items() if isinstance(v, (int, float))}}
     return out
-
-
-def loadavg() -> float:
-    try:
-        return os.getloadavg()[0]
-    except OSError:
-        return float("nan")
 
 
 def speed(input_dir: Path, out: Path, workers: int, repeats: int, dt_repeats: int, n_records: int) -> dict:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import git_commit
+from common import git_commit, run_recipe, vectors
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "bench" / ".data" / "dedup245k" / "corpus.jsonl"
@@ -42,9 +42,8 @@ os.environ.setdefault("THRESHER_CACHE", str(REPO / "bench" / ".data" / "cache"))
 
 def embed_corpus(n: int, work: Path) -> Path:
     """Embed the first n documents with the 384-d static encoder; return the .npy of vectors."""
-    from thresher import Recipe, run
-    from thresher.ops.embed.cache import EmbeddingCache, keys_from_hex
-    from thresher.recipe import default_cache_dir
+    from thresher import read_output
+    from thresher.paths import default_cache_dir
 
     src = work / "docs.jsonl"
     with open(CORPUS, encoding="utf-8") as f, open(src, "w", encoding="utf-8") as out:
@@ -52,15 +51,10 @@ def embed_corpus(n: int, work: Path) -> Path:
             if i >= n:
                 break
             out.write(line)
-    recipe = {"input": {"path": str(src)}, "output": {"path": str(work / "out")}, "executor": {"workers": 2},
-              "steps": [{"embed": {"model": "static", "pca_dims": 384}}]}
-    result = run(Recipe.from_dict(recipe))
-    import pyarrow.parquet as pq
-
-    keys = pq.read_table(sorted((result.output_dir / "kept").glob("*.parquet")), columns=["th_embedding_key"])
-    vectors = EmbeddingCache(default_cache_dir()).get(keys_from_hex(keys.column("th_embedding_key")))
+    run_recipe(src, work / "out", [{"embed": {"model": "static", "pca_dims": 384}}], workers=2, fresh=False)
+    keys = read_output(work / "out", "kept", ["th_embedding_key"])
     path = work / "vectors.npy"
-    np.save(path, vectors)
+    np.save(path, vectors(default_cache_dir(), keys.column("th_embedding_key")))
     return path
 
 

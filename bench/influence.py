@@ -72,13 +72,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
-from common import REPO, git_commit, read_jsonl, write_jsonl  # noqa: E402
-
-T0 = time.perf_counter()
-
-
-def log(msg: str) -> None:
-    print(f"[{time.perf_counter() - T0:7.1f}s] {msg}", file=sys.stderr, flush=True)
+from common import REPO, T0, git_commit, log, read_jsonl, read_records, run_recipe, write_jsonl  # noqa: E402
 
 
 # --- data ----------------------------------------------------------------------------------------
@@ -200,8 +194,7 @@ def noisy_labels(y: np.ndarray, k: int, kind: str, rate: float, seed: int, cmap:
 
 def run_influence(args, data: Data, labels: np.ndarray, seed: int, name: str, **params) -> tuple[dict, dict]:
     """thresher over the pool with the given labels: ``th_influence`` by id, and the step's manifest."""
-    from thresher import Recipe, run
-    from thresher.io.readers import read_output_file
+    from thresher.manifest import find_step
 
     base = args.work / "runs" / name
     pool = write_jsonl([{"id": r["id"], "text": r["text"], "label": data.classes[labels[i]]}
@@ -209,19 +202,13 @@ def run_influence(args, data: Data, labels: np.ndarray, seed: int, name: str, **
     target = write_jsonl([{"text": r["text"], "label": r["label"]} for r in data.target], base / "target.jsonl")
     steps = [{"embed": {"model": "static"}},
              {"influence": {"target": str(target), "embed": {"model": "static"}, **params}}]
-    recipe = {"input": {"path": str(pool)}, "output": {"path": str(base / "out")}, "seed": seed, "steps": steps,
-              "executor": {"kind": "local", "workers": args.workers, "cache_dir": str(args.work / "cache")}}
-    result = run(Recipe.from_dict(recipe), fresh=True, progress=False)
-    tables = {part: [read_output_file(p) for p in sorted((result.output_dir / part).glob("part-*.parquet"))]
-              for part in ("kept", "removed")}
-    scores, removed = {}, []
-    for part, parts in tables.items():
-        for t in parts:
-            scores.update(zip(t.column("id").to_pylist(), t.column("th_influence").to_pylist()))
-            if part == "removed":
-                removed += t.column("id").to_pylist()
-    step = next(s for s in result.manifest["steps"] if s["step"] == "influence")
-    return scores, {"info": step.get("info", {}), "seconds": step.get("seconds"), "removed": sorted(removed)}
+    run = run_recipe(pool, base / "out", steps, workers=args.workers, seed=seed, cache=args.work / "cache")
+    table, kept = read_records(run.output_dir, ["id", "th_influence"])
+    ids = table.column("id").to_pylist()
+    scores = dict(zip(ids, table.column("th_influence").to_pylist()))
+    step = find_step(run.manifest, "influence")
+    removed = [i for i, k in zip(ids, kept) if not k]  # sorted: the table is
+    return scores, {"info": step.get("info", {}), "seconds": step.get("seconds"), "removed": removed}
 
 
 def selection(args, pool, test, classes, encoder) -> dict:

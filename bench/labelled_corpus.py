@@ -60,6 +60,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import corpus  # noqa: E402  bench/corpus.py: the real documents
+from common import log  # noqa: E402
 
 SEED = corpus.SEED
 #: class -> the sources of scripts/build_sample.py it groups; other sources are not used
@@ -78,10 +79,6 @@ MIN_GROUP = 300  # a paragraph group is closed once it reaches this many charact
 MIN_PASSAGE = 100  # shorter passages are dropped
 TEST_FRACTION = 0.2
 MAX_TOTAL = 120_000
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def _line_runs(para: str, max_chars: int) -> list[str]:

@@ -1,14 +1,20 @@
-"""Run a command and measure its wall time and the peak RSS of its whole process tree."""
+"""Run a command and measure its wall time and the peak RSS of its whole process tree
+(``measure``); ``measured`` adds its log file, the load before it, its CPU time, and stops the
+benchmark with the log's tail when the command fails."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import time
+from pathlib import Path
 
 import psutil
 
-__all__ = ["measure"]
+from common import loadavg
+
+__all__ = ["measure", "measured"]
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -70,3 +76,48 @@ def measure(cmd: list[str], *, interval: float = 0.05, **kwargs) -> dict:
         time.sleep(interval)
     return {"seconds": time.perf_counter() - start, "peak_rss_bytes": peak, "peak_pss_bytes": peak_pss,
             "returncode": child.returncode}
+
+
+def measured(cmd: list[str], log_path: Path, *, cpu: bool = False) -> dict:
+    """``measure(cmd)`` with its stdout and stderr in ``log_path``, plus ``load_before`` (the
+    1-minute load average), ``cmd`` and, with ``cpu``, ``cpu_seconds``: user + system time of
+    the whole process tree, sampled every 0.1 s (the last sample of each process counts;
+    forkserver workers are not reaped by our child, so getrusage would miss them). A command
+    that fails stops the benchmark with its log's tail."""
+    load = loadavg()
+    seen: dict[tuple[int, float], float] = {}
+    done = threading.Event()
+    sampler = threading.Thread(target=_sample_cpu, args=(seen, done), daemon=True) if cpu else None
+    if sampler is not None:
+        sampler.start()
+    try:
+        with open(log_path, "w") as logf:
+            m = measure(cmd, stdout=logf, stderr=subprocess.STDOUT)
+    finally:
+        done.set()
+        if sampler is not None:
+            sampler.join()
+    if m["returncode"] != 0:
+        tail = Path(log_path).read_text(errors="replace")[-3000:]
+        raise SystemExit(f"{' '.join(map(str, cmd[:3]))} failed ({m['returncode']}), see {log_path}:\n{tail}")
+    m.update(load_before=load, cmd=" ".join(str(c) for c in cmd))
+    if cpu:
+        m["cpu_seconds"] = sum(seen.values())
+    return m
+
+
+def _sample_cpu(seen: dict[tuple[int, float], float], done: threading.Event) -> None:
+    me = psutil.Process()
+    while not done.is_set():
+        try:
+            procs = me.children(recursive=True)
+        except psutil.Error:
+            procs = []
+        for p in procs:
+            try:
+                with p.oneshot():
+                    t = p.cpu_times()
+                    seen[(p.pid, p.create_time())] = t.user + t.system
+            except psutil.Error:
+                pass
+        done.wait(0.1)

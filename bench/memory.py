@@ -13,8 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
+from common import cli_run, write_recipe
 from measure import measure
 
 HERE = Path(__file__).resolve().parent
@@ -41,18 +40,14 @@ def ensure_corpus(mb: int) -> Path:
 def run_one(mb: int, workers: int) -> dict:
     data = ensure_corpus(mb)
     out = HERE / "out" / f"memory{mb}"
-    recipe = {"input": {"path": str(data)}, "output": {"path": str(out)},
-              "executor": {"workers": workers}, "steps": STEPS}
-    path = HERE / "out" / f"memory{mb}.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(recipe))
-    cmd = [sys.executable, "-m", "thresher.cli", "run", str(path), "--fresh", "--no-progress", "--json"]
-    result = measure(cmd, stdout=subprocess.DEVNULL)
+    from thresher.manifest import load_manifest
+
+    path = write_recipe({"input": {"path": str(data)}, "output": {"path": str(out)},
+                         "executor": {"workers": workers}, "steps": STEPS}, HERE / "out" / f"memory{mb}.yaml")
+    result = measure(cli_run(path, "--fresh", "--json"), stdout=subprocess.DEVNULL)
     if result["returncode"] != 0:
         raise SystemExit(f"run failed for {mb} MB")
-    import json
-
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = load_manifest(out)
     result.update(mb=data.stat().st_size / 1e6, records=manifest["counts"]["input"])
     return result
 

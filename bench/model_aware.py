@@ -122,13 +122,13 @@ for _name in BLAS_ENV:
 
 import numpy as np  # noqa: E402
 
-from common import git_commit, read_jsonl, write_jsonl  # noqa: E402
+from common import T0, git_commit, log, read_jsonl, read_records, run_recipe, vectors, write_jsonl  # noqa: E402
+from thresher.manifest import find_stage, step_info  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 PEERS = HERE / ".venv-peers" / "bin" / "python"
 SCORES = ("msp", "max_logit", "energy", "entropy", "margin", "knn")
-T0 = time.perf_counter()
 
 CLEANLAB_CHILD = r"""
 import json, sys, time
@@ -148,51 +148,22 @@ json.dump({"version": cleanlab.__version__, "runs": out}, open(d + "/cleanlab.js
 
 
 # --- plumbing -------------------------------------------------------------------------------
-def log(msg: str) -> None:
-    print(f"[{time.perf_counter() - T0:7.1f}s] {msg}", file=sys.stderr, flush=True)
-
-
 class Runner:
     def __init__(self, work: Path, cache: Path, workers: int) -> None:
         self.work, self.cache, self.workers = work, cache, workers
 
     def __call__(self, input_path: Path, name: str, steps: list[dict], seed: int = 0, fresh: bool = True) -> dict:
-        from thresher import Recipe, run
-
-        recipe = {"input": {"path": str(input_path), "text_field": "text", "id_field": "id"},
-                  "output": {"path": str(self.work / "runs" / name), "format": "parquet"},
-                  "executor": {"kind": "local", "workers": self.workers, "cache_dir": str(self.cache)},
-                  "seed": seed, "steps": steps}
-        t = time.perf_counter()
-        result = run(Recipe.from_dict(recipe), fresh=fresh, progress=False)
-        log(f"run {name}: {time.perf_counter() - t:.1f}s")
-        return result.manifest
+        run = run_recipe(input_path, self.work / "runs" / name, steps, workers=self.workers, seed=seed,
+                         cache=self.cache, fresh=fresh)
+        log(f"run {name}: {run.seconds:.1f}s")
+        return run.manifest
 
     def read(self, name: str, columns: list[str], removed: bool = False):
         """The run's kept (and removed) records, sorted by id."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
-        import pyarrow.dataset as ds
-
-        out = self.work / "runs" / name
-        parts = [ds.dataset(str(out / "kept"), format="parquet").to_table(columns=columns)]
-        if removed and any((out / "removed").glob("*.parquet")):
-            parts.append(ds.dataset(str(out / "removed"), format="parquet").to_table(columns=columns))
-        table = pa.concat_tables(parts)
-        return table.take(pc.sort_indices(table.column("id")))
+        return read_records(self.work / "runs" / name, columns, removed=removed)[0]
 
     def vectors(self, key_column) -> np.ndarray:
-        from thresher.ops.embed.cache import EmbeddingCache, keys_from_hex
-
-        return EmbeddingCache(self.cache).get(keys_from_hex(key_column))
-
-
-def step_info(manifest: dict, op: str) -> dict:
-    return [s for s in manifest["steps"] if s["op"] == op][-1].get("info", {})
-
-
-def stage(manifest: dict, name: str) -> dict:
-    return [s for s in manifest["stages"] if s["stage"] == name][-1]
+        return vectors(self.cache, key_column)
 
 
 def md_table(headers: list[str], rows: list[list]) -> str:
@@ -383,7 +354,7 @@ def section_label_errors(args, runner: Runner, text: TextData | None, report: di
             assert got.column("id").to_pylist() == ids
             e2e[label] = np.asarray(got.column("th_label_issue").to_pylist(), bool)
             infos[label] = step_info(manifest, "label_issues")
-            seconds[label] = round(stage(manifest, "label_issues")["seconds"], 2)
+            seconds[label] = round(find_stage(manifest, "label_issues")["seconds"], 2)
             if x_proxy is None:
                 x_proxy = runner.vectors(got.column("th_embedding_key"))
         # (b') the proxy's probabilities again (thresher's cross_fit on the vectors the run used),
@@ -498,7 +469,7 @@ def ood_setting(args, runner: Runner, text: TextData, name: str, ood_classes: tu
     return {"ood_classes": list(ood_classes), "ood": int(is_ood.sum()), "hidden_id": int(hidden_id.sum()),
             "labelled": int((~pool).sum()), "info": info, "scores": res,
             "hidden_id_accuracy": round(float((predicted[hidden_id] == true[hidden_id]).mean()), 4),
-            "stage_seconds": round(stage(manifest, "ood_score")["seconds"], 2),
+            "stage_seconds": round(find_stage(manifest, "ood_score")["seconds"], 2),
             "_path": path, "_steps": steps, "_pool": pool, "_is_ood": is_ood, "_predicted": predicted, "_true": true}
 
 
@@ -556,7 +527,7 @@ def section_ood_harvest(args, runner: Runner, text: TextData, report: dict) -> l
                  "ood": int(is_ood[idx].sum()), "id_misclassified": int((~is_ood[idx] & useful[idx]).sum()),
                  "useful_share": round(share, 4), "in_pool": bool(pool[idx].all()),
                  "by_predicted_class": spread, "cap": hinfo.get("quotas"), "passed_over": hinfo.get("passed_over"),
-                 "stage_seconds": round(stage(m, "harvest")["seconds"], 2)}
+                 "stage_seconds": round(find_stage(m, "harvest")["seconds"], 2)}
         hres.append(entry)
         cap = int(np.floor((q or 0) * budget))
         largest = max(spread.values()) if spread else 0
@@ -612,7 +583,7 @@ def section_difficulty(args, runner: Runner, text: TextData, report: dict) -> li
         for s in args.seeds:
             name = f"difficulty-{tag}-{s}"
             m = runner(path, name, [{"embed": {"model": "static"}}, {"difficulty": {"label": "label"}}], seed=s)
-            seconds.append(round(stage(m, "difficulty")["seconds"], 2))
+            seconds.append(round(find_stage(m, "difficulty")["seconds"], 2))
             got = runner.read(name, ["id", "th_el2n"])
             assert got.column("id").to_pylist() == ids
             order = np.argsort(got.column("th_el2n").to_numpy(), kind="stable")
@@ -636,7 +607,7 @@ def section_difficulty(args, runner: Runner, text: TextData, report: dict) -> li
                 mine = {ids[i] for i in order[:int(round(0.3 * n))]}
                 check = {"op_removed": len(removed), "same_as_benchmark_cut": removed == mine,
                          "symmetric_difference": len(removed ^ mine),
-                         "stage_seconds": round(stage(m2, "difficulty")["seconds"], 2)}
+                         "stage_seconds": round(find_stage(m2, "difficulty")["seconds"], 2)}
         rows = [["0% (all)", f"{full:.4f}", f"{full:.4f}", "-", "-", "-"]]
         for f in fractions:
             d = np.array(acc[f]["el2n"]) - np.array(acc[f]["random"])
@@ -691,11 +662,11 @@ def section_quality(args, runner: Runner, text: TextData, report: dict) -> list[
             unseen = np.array([i not in sample_ids and pool_label[i] in pos + neg for i in ids])
             truth = np.array([pool_label[i] in pos for i in ids])
             unseen_acc = float(((score[unseen] >= 0.5) == truth[unseen]).mean())
-            st = stage(am, "quality_classifier")
+            st = find_stage(am, "quality_classifier")
             entry = {"split": split, "features": features, "positives": n_pos, "negatives": n_neg,
                      "heldout_accuracy": info.get("heldout_accuracy"), "unseen_pool_accuracy": round(unseen_acc, 4),
                      "unseen_pool_records": int(unseen.sum()),
-                     "train_stage_seconds": round(stage(m, "quality_classifier")["seconds"], 2),
+                     "train_stage_seconds": round(find_stage(m, "quality_classifier")["seconds"], 2),
                      "apply_records": st["rows_in"], "apply_stage_seconds": round(st["seconds"], 2),
                      "apply_docs_per_s": round(st["rows_in"] / st["seconds"], 1)}
             res["train"].append(entry)

@@ -20,16 +20,14 @@ import os
 import platform
 import shutil
 import subprocess
-import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-import yaml
-
-from common import git_commit
+from common import cli_run, git_commit, write_recipe
 from measure import measure
-from thresher.recipe import default_cache_dir
+from thresher.manifest import load_manifest
+from thresher.paths import default_cache_dir
 
 HERE = Path(__file__).resolve().parent
 TEXT = [{"normalize": {}}, {"language": {"keep": None, "min_score": 0.0}}, {"length": {"min_words": 5}},
@@ -41,24 +39,22 @@ RECIPES = {"text": TEXT, "minhash": [{"dedup_minhash": {"threshold": 0.8}}],
 
 
 def run_once(data: Path, kind: str, workers: int, out: Path, steps: list) -> dict:
-    recipe = out.parent / f"{out.name}.yaml"
     cache = out.parent / f"{out.name}-cache"
     shutil.rmtree(cache, ignore_errors=True)
     cache.mkdir(parents=True)
     (cache / "models").symlink_to(Path(default_cache_dir()) / "models", target_is_directory=True)
-    recipe.write_text(yaml.safe_dump({"input": {"path": str(data.resolve())}, "output": {"path": str(out)},
-                                      "executor": {"kind": kind, "workers": workers, "cache_dir": str(cache)},
-                                      "steps": steps}))
+    recipe = write_recipe({"input": {"path": str(data.resolve())}, "output": {"path": str(out)},
+                           "executor": {"kind": kind, "workers": workers, "cache_dir": str(cache)},
+                           "steps": steps}, out.parent / f"{out.name}.yaml")
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
     if kind == "ray":
         private = tempfile.mkdtemp(prefix="thresher-ray-bench-")
         env.update(RAY_TMPDIR=private, HOME=private)
-    cmd = [sys.executable, "-m", "thresher.cli", "run", str(recipe), "--fresh", "--no-progress"]
-    result = measure(cmd, env=env, stdout=subprocess.DEVNULL)
+    result = measure(cli_run(recipe, "--fresh"), env=env, stdout=subprocess.DEVNULL)
     if kind == "ray":
         _kill_leftovers(private)
     assert result["returncode"] == 0, result
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = load_manifest(out)
     return {"seconds": result["seconds"], "peak_rss_mib": result["peak_rss_bytes"] / 2**20, "manifest": manifest}
 
 

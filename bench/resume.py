@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import argparse
 import subprocess
-import sys
 from pathlib import Path
 
-import yaml
-
+from common import cli_run, write_recipe
 from measure import measure
 
 HERE = Path(__file__).resolve().parent
@@ -25,13 +23,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     out = HERE / "out" / "resume"
-    recipe = HERE / "out" / "resume.yaml"
-    recipe.parent.mkdir(parents=True, exist_ok=True)
-    recipe.write_text(yaml.safe_dump({"input": {"path": str(args.data.resolve())}, "output": {"path": str(out)},
-                                      "executor": {"workers": args.workers}, "steps": STEPS}))
-    base = [sys.executable, "-m", "thresher.cli", "run", str(recipe), "--no-progress"]
-    first = measure(base + ["--fresh"], stdout=subprocess.DEVNULL)
-    again = measure(base, stdout=subprocess.DEVNULL)
+    recipe = write_recipe({"input": {"path": str(args.data.resolve())}, "output": {"path": str(out)},
+                           "executor": {"workers": args.workers}, "steps": STEPS}, HERE / "out" / "resume.yaml")
+    first = measure(cli_run(recipe, "--fresh"), stdout=subprocess.DEVNULL)
+    again = measure(cli_run(recipe), stdout=subprocess.DEVNULL)
     assert first["returncode"] == again["returncode"] == 0
     print("| run | time |\n|---|---:|")
     print(f"| first (fresh) | {first['seconds']:.2f} s |")

@@ -91,7 +91,6 @@ import platform
 import resource
 import shlex
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -102,23 +101,13 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from measure import measure  # noqa: E402  bench/measure.py: wall time and sampled peak RSS of a process
+from common import git_commit, loadavg, log, run_recipe, vectors  # noqa: E402
+from measure import measured  # noqa: E402  bench/measure.py: wall time and sampled peak RSS of a process
 
 PEERS_PYTHON = HERE / ".venv-peers" / "bin" / "python"
 PEERS_RUNNER = HERE / "semdedup_peers.py"
 SWEEP = [0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2]
 JACCARD_BINS = [(0.0, 0.5), (0.5, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 1.0), (1.0, 1.01)]
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def loadavg() -> float:
-    try:
-        return round(os.getloadavg()[0], 2)
-    except OSError:
-        return float("nan")
 
 
 def rss_mb(field: str = "VmRSS") -> float:
@@ -195,21 +184,18 @@ def breakdown(op, keys, ctx) -> dict:
             "pairs": int((sizes.astype(np.int64) ** 2).sum() // 2)}
 
 
-def measured(cmd: list[str], log_path: Path) -> dict:
-    """``measure`` the command (stdout and stderr to ``log_path``); fail with its log's tail."""
-    load = loadavg()
-    with open(log_path, "w") as logf:
-        m = measure(cmd, stdout=logf, stderr=subprocess.STDOUT)
-    if m["returncode"]:
-        raise SystemExit(f"{cmd[1]} failed ({m['returncode']}):\n{log_path.read_text(errors='replace')[-3000:]}")
-    return {"load_before": load, "process_seconds": m["seconds"], "peak_rss_mb": m["peak_rss_bytes"] / 2**20}
+def child_usage(cmd: list[str], log_path: Path) -> dict:
+    """A child's load average before, wall seconds and peak RSS (MB), as this report names them."""
+    m = measured(cmd, log_path)
+    return {"load_before": m["load_before"], "process_seconds": m["seconds"],
+            "peak_rss_mb": m["peak_rss_bytes"] / 2**20}
 
 
 def run_decide(work: Path, keys: Path, jobs: list[dict], cache: Path, tag: str) -> list[dict]:
     """The decide child's results, each with the child's sampled peak RSS (``peak_rss_mb``)."""
     out = work / f"decide-{tag}.json"
     cmd = [sys.executable, str(Path(__file__).resolve()), "_decide", str(keys), json.dumps(jobs), str(out), str(cache)]
-    m = measured(cmd, work / f"decide-{tag}.log")
+    m = child_usage(cmd, work / f"decide-{tag}.log")
     results = json.loads(out.read_text())
     for r in results:
         r.update(m)
@@ -217,40 +203,21 @@ def run_decide(work: Path, keys: Path, jobs: list[dict], cache: Path, tag: str) 
 
 
 # --- recipes ---------------------------------------------------------------------------------
-def run_recipe(corpus: Path, out: Path, steps: list[dict], workers: int, cache: Path) -> dict:
-    from thresher import Recipe, run
-
-    recipe = Recipe.from_dict({
-        "input": {"path": str(corpus / "corpus.jsonl"), "text_field": "text", "id_field": "id"},
-        "output": {"path": str(out), "format": "parquet"},
-        "executor": {"kind": "local", "workers": workers, "cache_dir": str(cache)},
-        "seed": 0, "steps": steps})
+def corpus_run(corpus: Path, out: Path, steps: list[dict], workers: int, cache: Path) -> dict:
+    """The manifest of a recipe over the corpus, with ``_wall_seconds`` and ``_load_before``."""
     load = loadavg()
-    t0 = time.perf_counter()
-    run(recipe, fresh=True, progress=False)
-    manifest = json.loads((out / "manifest.json").read_text())
-    manifest["_wall_seconds"], manifest["_load_before"] = time.perf_counter() - t0, load
-    return manifest
-
-
-def stage(manifest: dict, name: str) -> dict:
-    return next(s for s in manifest["stages"] if s["stage"] == name)
-
-
-def step_info(manifest: dict, name: str) -> dict:
-    return next(s for s in manifest["steps"] if s["step"] == name).get("info", {})
+    run = run_recipe(corpus / "corpus.jsonl", out, steps, workers=workers, cache=cache)
+    return {**run.manifest, "_wall_seconds": run.seconds, "_load_before": load}
 
 
 def removed_rows(out: Path, step: str) -> list[dict]:
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
-    rows = []
-    for path in sorted((out / "removed").glob("*.parquet")):
-        t = pq.read_table(path, columns=["id", "dup_of", "removed_by"])
-        t = t.filter(pc.equal(t.column("removed_by"), step))
-        rows += [{"id": i, "dup_of": d} for i, d in zip(t.column("id").to_pylist(), t.column("dup_of").to_pylist())]
-    return rows
+    from thresher import read_output
+
+    t = read_output(out, "removed", ["id", "dup_of", "removed_by"])
+    t = t.filter(pc.equal(t.column("removed_by"), step))
+    return [{"id": i, "dup_of": d} for i, d in zip(t.column("id").to_pylist(), t.column("dup_of").to_pylist())]
 
 
 def embed(corpus: Path, work: Path, workers: int, cache: Path) -> tuple[dict, list[str], np.ndarray]:
@@ -258,11 +225,10 @@ def embed(corpus: Path, work: Path, workers: int, cache: Path) -> tuple[dict, li
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from thresher.ops.embed.cache import EmbeddingCache, keys_from_hex
+    from thresher import read_output
 
-    manifest = run_recipe(corpus, work / "embed", [{"embed": {"model": "static"}}], workers, cache)
-    table = pa.concat_tables(pq.read_table(p, columns=["id", "th_embedding_key"])
-                             for p in sorted((work / "embed" / "kept").glob("*.parquet")))
+    manifest = corpus_run(corpus, work / "embed", [{"embed": {"model": "static"}}], workers, cache)
+    table = read_output(work / "embed", "kept", ["id", "th_embedding_key"])
     ids = [json.loads(line)["id"] for line in open(corpus / "corpus.jsonl", "rb")]
     at = {i: k for k, i in enumerate(table.column("id").to_pylist())}
     if len(at) != len(ids) or len(set(ids)) != len(ids):
@@ -270,7 +236,7 @@ def embed(corpus: Path, work: Path, workers: int, cache: Path) -> tuple[dict, li
     table = table.take(pa.array([at[i] for i in ids]))
     table = table.append_column("row", pa.array(np.arange(len(ids), dtype=np.int64)))
     pq.write_table(table, work / "keys.parquet")
-    x = EmbeddingCache(cache).get(keys_from_hex(table.column("th_embedding_key")))
+    x = vectors(cache, table.column("th_embedding_key"))
     np.save(work / "E.npy", x)
     (work / "ids.json").write_text(json.dumps(ids))
     return manifest, ids, x
@@ -280,7 +246,7 @@ def run_semhash(work: Path, backend: str, threshold: float, tag: str) -> dict:
     out = work / f"semhash-{backend}-{threshold}-{tag}.json"
     cmd = [str(PEERS_PYTHON), str(PEERS_RUNNER), "--embeddings", str(work / "E.npy"), "--ids",
            str(work / "ids.json"), "--threshold", str(threshold), "--out", str(out), "--backend", backend]
-    m = measured(cmd, out.with_suffix(".log"))
+    m = child_usage(cmd, out.with_suffix(".log"))
     res = json.loads(out.read_text())
     res["runner_ru_maxrss_mb"] = res.pop("peak_rss_mb")  # inherits this process's peak: see the module doc
     res.update(m)
@@ -339,6 +305,8 @@ def short(text: str, n: int = 150) -> str:
 
 # --- main ------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
+    from thresher.manifest import find_stage, step_info
+
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["_decide"]:
         return decide_child(argv[1:])
@@ -364,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     texts = {(d := json.loads(line))["id"]: d["text"] for line in open(corpus / "corpus.jsonl", "rb")}
     report: dict = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
                     "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
-                    "git_head": git_head(), "corpus": str(corpus), "cache": str(cache),
+                    "git_head": git_commit(short=False), "corpus": str(corpus), "cache": str(cache),
                     "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
                     "thresholds": args.thresholds, "repeats": args.repeats, "workers": args.workers}
 
@@ -373,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     m, ids, x = embed(corpus, work, args.workers, cache)
     n = len(ids)
     report["embed"] = {"n": n, "dim": int(x.shape[1]), "info": step_info(m, "embed"),
-                       "stage_seconds": stage(m, "embed")["seconds"], "wall_seconds": m["_wall_seconds"]}
+                       "stage_seconds": find_stage(m, "embed")["seconds"], "wall_seconds": m["_wall_seconds"]}
     log(f"   {n} records, {x.shape[1]} dims, {report['embed']['info'].get('encoded')} encoded")
     keys = work / "keys.parquet"
 
@@ -388,9 +356,9 @@ def main(argv: list[str] | None = None) -> int:
                                           cache, f"{thr}-{rep}-breakdown")[0]["breakdown"]
             runs.setdefault(f"thresher-decide@{thr}", []).append(res)
             log(f"   {res['seconds']:.2f}s, {len(res['removed'])} removed; thresher stage (recipe)")
-            mm = run_recipe(corpus, work / f"stage-{thr}", [{"embed": {"model": "static"}},
+            mm = corpus_run(corpus, work / f"stage-{thr}", [{"embed": {"model": "static"}},
                                                               {"dedup_semantic": {"eps": eps}}], args.workers, cache)
-            st = stage(mm, "dedup_semantic")
+            st = find_stage(mm, "dedup_semantic")
             runs.setdefault(f"thresher-stage@{thr}", []).append(
                 {"seconds": st["seconds"], "task_seconds": st["task_seconds"], "wall_seconds": mm["_wall_seconds"],
                  "load_before": mm["_load_before"], "info": step_info(mm, "dedup_semantic"),
@@ -453,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # 3. sweep
     log("3. sweep recipe")
-    sm = run_recipe(corpus, work / "sweep", [{"embed": {"model": "static"}},
+    sm = corpus_run(corpus, work / "sweep", [{"embed": {"model": "static"}},
                                              {"dedup_semantic": {"sweep": args.sweep}}], args.workers, cache)
     recipe_sweep = step_info(sm, "dedup_semantic").get("sweep", [])
     sweep_rows = []
@@ -472,11 +440,12 @@ def main(argv: list[str] | None = None) -> int:
 
     # 4. minhash vs semdedup
     log(f"4. dedup_minhash recipe; SemDeDup at eps {best['eps']}")
-    mh = run_recipe(corpus, work / "minhash", [{"dedup_minhash": {}}], args.workers, cache)
+    mh = corpus_run(corpus, work / "minhash", [{"dedup_minhash": {}}], args.workers, cache)
     mh_removed = removed_rows(work / "minhash", "dedup_minhash")
     sem_removed = extra[f"eps@{best['eps']}"]["removed"]
     compare = compare_methods(truth, mh_removed, sem_removed, ids, x, texts, 1 - best["eps"])
-    compare["minhash"] = {"seconds": mh["_wall_seconds"], "stage_seconds": stage(mh, "dedup_minhash")["seconds"],
+    compare["minhash"] = {"seconds": mh["_wall_seconds"],
+                          "stage_seconds": find_stage(mh, "dedup_minhash")["seconds"],
                           "removed": len(mh_removed), **scores(mh_removed, truth)}
     compare["semantic"] = {"eps": best["eps"], "removed": len(sem_removed), **scores(sem_removed, truth)}
 
@@ -551,13 +520,6 @@ def compare_methods(truth, mh_removed, sem_removed, ids, x, texts, threshold) ->
             "semantic_outside_truth": len(outside), "semantic_outside_direct": len(direct),
             "semantic_outside_sources": dict(sorted(sources.items(), key=lambda kv: -kv[1])),
             "semantic_outside_examples": false_pos}
-
-
-def git_head() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return "unknown"
 
 
 # --- rendering -------------------------------------------------------------------------------

@@ -41,8 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from balanced import read_records, thresher_run, vectors
-from common import git_commit, read_jsonl, write_jsonl
+from common import git_commit, read_jsonl, read_records, run_recipe, vectors, write_jsonl
 
 HERE = Path(__file__).resolve().parent
 VARIANTS = {"pca 256, sif 1e-4 (default)": {}, "pca 128": {"pca_dims": 128}, "pca 64": {"pca_dims": 64},
@@ -126,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     embedded, seconds = {}, {}
     for model in ("static", "minilm"):
         t0 = time.perf_counter()
-        thresher_run(corpus, work / model / "embed", [{"embed": {"model": model}}], 0, 2, cache)
+        run_recipe(corpus, work / model / "embed", [{"embed": {"model": model}}], workers=2, cache=cache, fresh=False)
         seconds[model] = time.perf_counter() - t0
         table, _ = read_records(work / model / "embed", ["id", "th_embedding_key"])
         embedded[model] = (table.column("id").to_pylist(), vectors(cache, table.column("th_embedding_key")))
@@ -141,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     for model in ("static", "minilm"):
         for eps in args.eps:
             out = work / model / f"eps{eps}"
-            thresher_run(corpus, out, [{"embed": {"model": model}}, {"dedup_semantic": {"eps": eps}}], 0, 2, cache)
+            steps = [{"embed": {"model": model}}, {"dedup_semantic": {"eps": eps}}]
+            run_recipe(corpus, out, steps, workers=2, cache=cache, fresh=False)
             removed = removed_ids(out)
             s = score(removed, truth)
             by_kind = [np.mean([r["id"] in removed or r["dup_of"] in removed for r in truth if r["kind"] == k])

@@ -7,8 +7,6 @@ import json
 import os
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -16,6 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # shared by the test sessions of this checkout and never in the user's own cache.
 os.environ["THRESHER_CACHE"] = str(ROOT / ".test-cache")
 os.environ["HF_HUB_OFFLINE"] = "1"
+
+from thresher import read_output  # noqa: E402, F401  (the library's; tests import it from here too)
+
 SAMPLE = ROOT / "examples" / "data" / "sample.jsonl.gz"
 
 # Real sentences (Debian's GPL-3 text and Python's Zen), for tests that need prose.
@@ -44,15 +45,6 @@ def write_jsonl(path: Path, rows: list[dict], *, compress: str | None = None) ->
         data = zstandard.ZstdCompressor().compress(data)
     path.write_bytes(data)
     return path
-
-
-def read_output(out: Path, name: str) -> pa.Table:
-    """All parts of out/kept or out/removed, sorted by id."""
-    parts = sorted((out / name).glob("part-*.parquet"))
-    if not parts:
-        return pa.table({"id": pa.array([], pa.string())})
-    table = pa.concat_tables([pq.read_table(p) for p in parts], promote_options="permissive")
-    return table.sort_by("id")
 
 
 @pytest.fixture

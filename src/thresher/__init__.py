@@ -6,9 +6,8 @@
 'length'
 """
 
-__version__ = "0.1.0"
-
-from .errors import (  # noqa: E402
+from ._version import __version__
+from .errors import (
     InputError,
     InvariantError,
     MissingDependencyError,
@@ -19,13 +18,13 @@ from .errors import (  # noqa: E402
 )
 
 __all__ = [
-    "__version__", "Recipe", "Step", "run", "RunResult", "ThresherError", "RecipeError", "InputError",
+    "__version__", "Recipe", "Step", "run", "RunResult", "read_output", "ThresherError", "RecipeError", "InputError",
     "ResourceError", "MissingDependencyError", "InvariantError", "NotFoundError",
 ]
 
 #: Imported on first use, so that ``import thresher.cli`` is quick (the command line catches
 #: Ctrl-C from its first moments, not after a second of imports).
-_LAZY = {"Recipe": "recipe", "Step": "recipe", "run": "runner", "RunResult": "runner"}
+_LAZY = {"Recipe": "recipe", "Step": "recipe", "run": "runner", "RunResult": "runner", "read_output": "io.output"}
 
 
 def __getattr__(name: str):

@@ -14,7 +14,7 @@ import logging
 import sys
 from pathlib import Path
 
-from . import __version__
+from ._version import __version__
 from .errors import ThresherError, from_os_error
 
 __all__ = ["main"]
@@ -175,7 +175,8 @@ def _explain(args) -> int:
 
 def _report(args) -> int:
     from .exec.outdir import OutputLock
-    from .runner import load_manifest, write_documents
+    from .manifest import load_manifest
+    from .runner import write_documents
 
     manifest = load_manifest(args.output)
     with OutputLock(args.output):
@@ -213,8 +214,8 @@ def _dedup_eval(args) -> int:
 def _eval(args) -> int:
     from .evaluation import EvalConfig, eval_line, eval_table, evaluate
     from .exec.outdir import OutputLock
-    from .exec.shards import write_json
-    from .runner import load_manifest, write_documents
+    from .manifest import load_manifest, write_manifest
+    from .runner import write_documents
 
     manifest = load_manifest(args.output)
     config = EvalConfig.from_dict({"label": args.label, "test": str(args.test) if args.test else None,
@@ -223,7 +224,7 @@ def _eval(args) -> int:
     with OutputLock(args.output):
         result = evaluate(args.output, config, manifest["seed"])
         manifest["eval"] = result
-        write_json(args.output / "manifest.json", manifest)
+        write_manifest(args.output, manifest)
         write_documents(args.output, manifest)
     if args.json:
         print(json.dumps(result, indent=1))
@@ -238,11 +239,12 @@ def _eval(args) -> int:
 
 def _quality(args) -> int:
     from . import quality_cli
+    from .manifest import step_info
 
     result = (quality_cli.train if args.quality_command == "train" else quality_cli.apply)(args)
-    step = next(s for s in result.manifest["steps"] if s["step"] == "quality_classifier")
     print(result.summary())
-    print("quality_classifier: " + ", ".join(f"{k} {v}" for k, v in step.get("info", {}).items()))
+    print("quality_classifier: " + ", ".join(f"{k} {v}" for k, v in step_info(result.manifest,
+                                                                              "quality_classifier").items()))
     return 0
 
 

@@ -141,8 +141,8 @@ class _UnionFind:
 
 def removed_ids(out: Path, steps: Iterable[str] | None = None) -> list[str]:
     """Ids removed from a run's output by ``steps`` (default: every dedup step)."""
-    from .io.readers import output_parts, read_output_file
-    from .runner import load_manifest
+    from .io.output import output_parts, read_output_file
+    from .manifest import load_manifest
 
     out = Path(out)
     manifest = load_manifest(out)

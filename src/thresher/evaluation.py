@@ -25,6 +25,7 @@ import xxhash
 
 from .errors import InputError, NotFoundError, RecipeError
 from .params import Param, validate_params
+from .paths import default_cache_dir
 
 __all__ = ["EVAL_PARAMS", "EvalConfig", "evaluate", "eval_line", "eval_table"]
 
@@ -83,7 +84,7 @@ def _labelled(table: pa.Table, label: str, where: str) -> pa.Table:
 
 def _output_records(out: Path, label: str) -> tuple[pa.Table, np.ndarray]:
     """Every input record of a run (``id``, ``text``, ``label``) and whether it was kept."""
-    from .io.readers import output_columns, output_parts, read_output_file
+    from .io.output import output_columns, output_parts, read_output_file
 
     if not (Path(out) / "kept").is_dir():
         raise NotFoundError(f"{out} has no kept/ directory: is it the output directory of a finished run?")
@@ -167,7 +168,6 @@ def _fit_score(x_train, y_train: np.ndarray, x_test, y_test: np.ndarray, classes
 def evaluate(out: Path, cfg: EvalConfig, seed: int = 0, cache_dir: Path | None = None) -> dict:
     """Train on curated, random same-size subsets and the full input; score on the test set."""
     from .ops.model.proxy import _sklearn
-    from .recipe import default_cache_dir
 
     _sklearn()
     table, kept = _output_records(Path(out), cfg.label)

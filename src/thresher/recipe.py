@@ -6,7 +6,6 @@ step is one op with its parameters (``- gopher_quality: {min_words: 50}`` in YAM
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -18,16 +17,9 @@ from .evaluation import EvalConfig
 from .ops.base import Op
 from .ops.registry import build_op
 from .params import Param, closest, validate_params
+from .paths import default_cache_dir
 
 __all__ = ["Recipe", "Step", "InputConfig", "OutputConfig", "ExecutorConfig", "default_cache_dir"]
-
-
-def default_cache_dir() -> Path:
-    """``$THRESHER_CACHE``, else ``$XDG_CACHE_HOME/thresher``, else ``~/.cache/thresher``."""
-    if os.environ.get("THRESHER_CACHE"):
-        return Path(os.environ["THRESHER_CACHE"]).expanduser().resolve()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base).expanduser().resolve() / "thresher"
 
 INPUT_PARAMS = {
     "path": Param(list, None, "file, directory or glob (or a list of them), relative to the recipe file", item=str),

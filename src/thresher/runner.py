@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import platform
 import resource
 import shutil
@@ -12,15 +11,15 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from . import __version__
-from .exec.ledger import check_invariant, publish, step_counts
+from ._version import __version__
+from .exec.ledger import check_invariant, publish
 from .exec.local import LocalExecutor, start_fork_server
 from .exec.outdir import OutputLock, claim, is_stage_dir_name, remove_owned
 from .exec.plan import Plan, check_fits, make_plan
-from .exec.shards import read_json, write_json
+from .manifest import Counts, Manifest, load_manifest, read_manifest, stage_summary, step_summaries, write_manifest
 from .recipe import Recipe
 
-__all__ = ["run", "RunResult"]
+__all__ = ["run", "RunResult", "load_manifest"]
 
 
 @dataclass
@@ -28,10 +27,10 @@ class RunResult:
     """What a run produced: the output directory and its manifest."""
 
     output_dir: Path
-    manifest: dict
+    manifest: Manifest
 
     @property
-    def counts(self) -> dict:
+    def counts(self) -> Counts:
         return self.manifest["counts"]
 
     def summary(self) -> str:
@@ -70,7 +69,7 @@ def _execute(plan: Plan, progress: bool | None, start: float) -> dict:
     executor = _executor(plan, progress)
     metas = executor.run()
     final_fp = f"{plan.stages[-1].fingerprint}:{recipe.output.format}"
-    previous = read_json(out / "manifest.json") or {}
+    previous = read_manifest(out) or {}
     republish = previous.get("final_fingerprint") != final_fp or not (out / "kept").is_dir()
     if republish:
         publish(plan, metas)
@@ -79,7 +78,7 @@ def _execute(plan: Plan, progress: bool | None, start: float) -> dict:
     manifest["cluster"] = getattr(executor, "cluster", None) or {"kind": "local", "nodes": 1, "cpus": plan.workers}
     if recipe.eval is not None:
         manifest["eval"] = _evaluation(recipe, previous, final_fp)
-    write_json(out / "manifest.json", manifest)
+    write_manifest(out, manifest)
     write_documents(out, manifest)
     _collect_garbage(plan)
     return manifest
@@ -93,9 +92,9 @@ def _executor(plan: Plan, progress: bool | None) -> LocalExecutor:
     return LocalExecutor(plan, progress=progress)
 
 
-def _manifest(plan: Plan, metas: list[dict], counts: dict, final_fp: str, seconds: float, published: bool) -> dict:
+def _manifest(plan: Plan, metas: list[dict], counts: dict, final_fp: str, seconds: float, published: bool) -> Manifest:
     recipe = plan.recipe
-    steps = step_counts(metas)
+    steps = step_summaries(metas)
     ops = {s.name: s.op for s in recipe.steps}
     for step in steps:
         op = ops.get(step["step"])
@@ -111,7 +110,7 @@ def _manifest(plan: Plan, metas: list[dict], counts: dict, final_fp: str, second
         "seed": recipe.seed,
         "workers": plan.workers,
         "inputs": [{"path": f.rel, "bytes": f.size, "mtime_ns": f.mtime_ns} for f in plan.files],
-        "stages": [_stage_summary(m) for m in metas],
+        "stages": [stage_summary(m) for m in metas],
         "steps": steps,
         "counts": counts,
         "final_fingerprint": final_fp,
@@ -134,16 +133,7 @@ def _evaluation(recipe: Recipe, previous: dict, final_fp: str) -> dict:
     return evaluate(recipe.output_dir, recipe.eval, recipe.seed, recipe.cache_dir)
 
 
-def _stage_summary(meta: dict) -> dict:
-    keys = ("index", "stage", "kind", "status", "rows_in", "kept", "seconds", "task_seconds",
-            "computed_units", "peak_rss_bytes", "fingerprint")
-    out = {k: meta.get(k) for k in keys}
-    if meta.get("status") == "reused":
-        out["computed_units"] = 0
-    return out
-
-
-def write_documents(out: Path, manifest: dict) -> None:
+def write_documents(out: Path, manifest: Manifest) -> None:
     """``report.html`` and the dataset card ``README.md`` from the manifest."""
     from .report.card import write_card
     from .report.html import write_report
@@ -161,13 +151,3 @@ def _collect_garbage(plan: Plan) -> None:
         for child in plan.work_dir.iterdir():
             if child.is_dir() and is_stage_dir_name(child.name) and child.name not in live:
                 shutil.rmtree(child, ignore_errors=True)
-
-
-def load_manifest(out: Path) -> dict:
-    """The manifest of a finished run, or a ``NotFoundError``."""
-    from .errors import NotFoundError
-
-    path = Path(out) / "manifest.json"
-    if not path.is_file():
-        raise NotFoundError(f"{out} holds no manifest.json: is it the output directory of a finished run?")
-    return json.loads(path.read_text())

@@ -15,6 +15,7 @@ import yaml
 
 from conftest import make_recipe, output_digest
 from thresher import Recipe, run
+from thresher.manifest import step_info
 
 STEPS = [
     {"normalize": {}},
@@ -87,7 +88,7 @@ def _run(tmp: Path, data: Path, kind: str, **executor):
 
 
 def _info(result, step: str) -> dict:
-    return next(s for s in result.manifest["steps"] if s["step"] == step).get("info", {})
+    return step_info(result.manifest, step)
 
 
 @pytest.fixture(scope="module")

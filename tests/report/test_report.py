@@ -2,6 +2,7 @@
 
 from conftest import make_recipe, write_jsonl
 from thresher import Recipe, run
+from thresher.manifest import find_step
 
 HOSTILE = [
     "<script>document.title='pwned'</script> and some more words to keep it",
@@ -71,7 +72,7 @@ def test_score_histograms_split_passed_and_removed_with_thresholds(tmp_path):
     words = hists["th_words"]
     assert words["thresholds"] == [30] and words["step"] == "length"
     assert sum(words["removed"]) == by_length == words["outside"] > 0
-    language = next(s for s in result.manifest["steps"] if s["step"] == "language")
+    language = find_step(result.manifest, "language")
     assert sum(words["passed"]) + by_length == language["out"]
     assert hists["th_chars"]["thresholds"] is None  # declared but not set: the report folds it away
     assert hists["th_language_score"]["thresholds"] == [0.5]

@@ -17,11 +17,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import InvariantError
-from ..io.readers import read_output_file
+from ..io.output import read_output_file
 from ..io.writers import OUTPUT_SUFFIX, write_table
 from .plan import Plan
 
-__all__ = ["publish", "check_invariant", "step_counts", "read_ids"]
+__all__ = ["publish", "check_invariant", "read_ids"]
 
 
 def publish(plan: Plan, metas: list[dict]) -> dict:
@@ -112,19 +112,3 @@ def _hashes(paths: list[Path]) -> np.ndarray:
 
     parts = [id_hashes(read_output_file(p, ["id"]).column("id")) for p in paths]
     return np.concatenate(parts) if parts else np.array([], dtype=np.uint64)
-
-
-def step_counts(metas: list[dict]) -> list[dict]:
-    """Per step, in recipe order: records in, out, and removed per rule."""
-    steps: dict[str, dict] = {}
-    for meta in metas:
-        for name, s in meta.get("steps", {}).items():
-            agg = steps.setdefault(name, {"step": name, "in": s["in"], "removed": {}, "seconds": 0.0})
-            agg["seconds"] += s.get("seconds", 0.0)
-            for rule, n in s["removed"].items():
-                agg["removed"][rule] = agg["removed"].get(rule, 0) + n
-            if s.get("info"):  # what a global op's decide reported (clusters, cache hits...)
-                agg["info"] = s["info"]
-    for agg in steps.values():
-        agg["out"] = agg["in"] - sum(agg["removed"].values())
-    return list(steps.values())

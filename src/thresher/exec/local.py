@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from ..errors import InputError, ResourceError
 from ..io.readers import ReadOptions, jsonl_spans
 from ..io.writers import write_parquet
+from ..manifest import merge_tasks
 from ..ops.base import KeyParts, OpContext
 from .lifeline import ENV, ignoring_sigint, worker_init
 from .plan import Plan, Stage
@@ -131,7 +132,7 @@ class LocalExecutor:
         stats, computed = self._map(stage, tasks, total, weight="rows_in")
         shards = [s for st in stats for s in st["shards"]]
         _conform_schemas(stage_dir, shards, self.plan)
-        meta = _merge(stats, computed=computed)
+        meta = merge_tasks(stats, computed=computed)
         meta["shards"] = {s: str(kept_path(stage_dir, s)) for s in shards}
         meta["text_bytes"] = sum(st.get("text_bytes", 0) for st in stats)
         return meta
@@ -141,7 +142,7 @@ class LocalExecutor:
                          cache_dir=self.plan.cache_dir)
                  for shard, path in prev["shards"].items()]
         stats, computed = self._map(stage, tasks, prev["kept"], weight="rows_in")
-        meta = _merge(stats, computed=computed)
+        meta = merge_tasks(stats, computed=computed)
         meta["shards"] = {t.shard: str(kept_path(stage_dir, t.shard)) for t in tasks}
         return meta
 
@@ -176,7 +177,7 @@ class LocalExecutor:
                                  cache_dir=self.plan.cache_dir) for shard, path in sources.items()]
         stats, computed = self._map(stage, apply_tasks, prev["kept"], weight="rows_in", phase="apply",
                                     threads=step.op.in_threads)
-        meta = _merge(stats, computed=computed + computed_keys)
+        meta = merge_tasks(stats, computed=computed + computed_keys)
         meta["steps"][step.name].update(_info(info))
         meta["shards"] = {t.shard: str(kept_path(stage_dir, t.shard)) for t in apply_tasks}
         return meta
@@ -285,26 +286,6 @@ def _progress(label: str, total: int | None, enabled: bool):
 
     return tqdm(total=total, desc=label, unit="rec", unit_scale=True, disable=not enabled,
                 dynamic_ncols=True, file=sys.stderr, leave=True)
-
-
-def _merge(stats: list[dict], *, computed: int) -> dict:
-    """Add up per-task stats into the stage's stats."""
-    steps: dict[str, dict] = {}
-    for st in stats:
-        for name, s in st.get("steps", {}).items():
-            agg = steps.setdefault(name, {"in": 0, "removed": {}, "seconds": 0.0})
-            agg["in"] += s["in"]
-            agg["seconds"] += s.get("seconds", 0.0)
-            for rule, n in s["removed"].items():
-                agg["removed"][rule] = agg["removed"].get(rule, 0) + n
-    return {
-        "rows_in": sum(st["rows_in"] for st in stats),
-        "kept": sum(st["kept"] for st in stats),
-        "steps": steps,
-        "task_seconds": sum(st.get("seconds", 0.0) for st in stats),
-        "peak_rss_bytes": max((st.get("maxrss_bytes", 0) for st in stats), default=0),
-        "computed_units": computed,
-    }
 
 
 def _conform_schemas(stage_dir: Path, shards: list[str], plan: Plan) -> None:

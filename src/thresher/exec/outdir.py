@@ -17,7 +17,7 @@ import socket
 import time
 from pathlib import Path
 
-from .. import __version__
+from .._version import __version__
 from ..errors import BusyError, RecipeError
 
 __all__ = ["MARKER", "LOCK", "OutputLock", "claim", "is_output_dir", "remove_owned", "is_stage_dir_name",

@@ -14,7 +14,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import __version__
+from .._version import __version__
 from ..errors import InputError, ResourceError
 from ..io.files import is_hf_dataset_dir, list_input_files
 from ..recipe import Recipe, Step

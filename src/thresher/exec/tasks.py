@@ -10,7 +10,7 @@ from __future__ import annotations
 import resource
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -60,20 +60,20 @@ class ShardTask:
 @dataclass(frozen=True)
 class RowTask(ShardTask):
     steps: tuple[Step, ...] = ()
-    cache_dir: Path | None = None
+    cache_dir: Path = field(kw_only=True)  # executor.cache_dir, required of every op task
 
 
 @dataclass(frozen=True)
 class KeysTask(ShardTask):
     step: Step | None = None
-    cache_dir: Path | None = None
+    cache_dir: Path = field(kw_only=True)
 
 
 @dataclass(frozen=True)
 class ApplyTask(ShardTask):
     step: Step | None = None
     decisions: Path | None = None
-    cache_dir: Path | None = None
+    cache_dir: Path = field(kw_only=True)
 
 
 def run_task(task) -> dict:

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from ..errors import InputError
 from .files import detect_format, is_hf_dataset_dir
+from .output import output_columns, output_parts, read_output_file  # their home; imported from here too
 
 try:  # orjson is ~5x faster than json on these lines; both give the same values
     import orjson
@@ -505,30 +506,3 @@ def _arrow_ids(batch: pa.RecordBatch, numbers: list[str], rel: str, opts: ReadOp
     if not (pa.types.is_string(ids.type) or pa.types.is_integer(ids.type) or pa.types.is_large_string(ids.type)):
         raise InputError(f"{rel}: id column {field!r} must hold strings or integers, got {ids.type}.")
     return ids.cast(pa.string())
-
-
-def read_output_file(path: Path, columns: list[str] | None = None) -> pa.Table:
-    """Read back one of thresher's own output files (Parquet or JSONL[.gz]) as they are."""
-    import pyarrow.json as pjson
-    import pyarrow.parquet as pq
-
-    if path.suffix == ".parquet":
-        return pq.read_table(path, columns=columns)
-    compression = "gzip" if path.name.endswith(".gz") else None
-    with pa.input_stream(path, compression=compression) as stream:
-        table = pjson.read_json(stream)
-    return table.select(columns) if columns else table
-
-
-def output_parts(out: Path, where: str) -> list[Path]:
-    """The files of a run's ``kept`` or ``removed`` folder, in order."""
-    return sorted((Path(out) / where).glob("part-*"))
-
-
-def output_columns(path: Path) -> list[str]:
-    """The column names of one of thresher's own output files (Parquet: without reading data)."""
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        return pq.read_schema(path).names
-    return read_output_file(path).column_names

@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..params import Param, validate_params
+from ..paths import default_cache_dir
 from .columns import set_columns
 
 __all__ = ["Op", "RowOp", "GlobalOp", "OpContext", "RowResult", "KeyParts", "reason", "COLUMN_PREFIX"]
@@ -40,8 +41,9 @@ class OpContext:
     #: For a global op's ``decide``: the stage's input shards, in order, should it need a second
     #: look at a few records (e.g. the rare candidates that its compact keys flagged).
     sources: tuple[Path, ...] = ()
-    #: Where embeddings and built models are cached across runs (``executor.cache_dir``).
-    cache_dir: Path | None = None
+    #: Where embeddings and built models are cached across runs: the executors pass the
+    #: recipe's ``executor.cache_dir``; a context made by hand gets the same default as a recipe.
+    cache_dir: Path = field(default_factory=default_cache_dir)
     #: What ``decide`` wants recorded in the stage's stats and the manifest (counts, sweeps...).
     info: dict = field(default_factory=dict)
     #: The executor's parallel map for ``decide`` (``mapper(fn, items)``); None: run here.

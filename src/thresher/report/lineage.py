@@ -8,8 +8,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import NotFoundError
-from ..io.readers import output_parts, read_output_file
-from ..runner import load_manifest
+from ..io.output import output_parts, read_output_file
+from ..manifest import load_manifest
 from .samples import removed_samples
 from .summary import summary_table
 

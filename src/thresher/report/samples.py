@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from ..io.readers import output_columns, output_parts, read_output_file
+from ..io.output import output_columns, output_parts, read_output_file
+from ..manifest import removed_counts
 
 __all__ = ["removed_samples", "kept_samples", "duplicate_clusters"]
 
@@ -47,7 +48,7 @@ def _stage_of(path: Path) -> int | None:
 
 def _wanted_per_stage(manifest: dict, per_rule: int) -> dict[int, dict[tuple[str, str], int]]:
     """For each stage index, the samples to find: ``{(step, rule): n}``."""
-    counts = {(s["step"], rule): n for s in manifest["steps"] for rule, n in s["removed"].items()}
+    counts = removed_counts(manifest)
     wanted: dict[int, dict] = {}
     for stage in manifest["stages"]:
         steps = {"input"} if stage["stage"] in ("ingest", "input") else set(stage["stage"].split("+"))

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..io.readers import output_columns, output_parts, read_output_file
+from ..io.output import output_columns, output_parts, read_output_file
 
 __all__ = ["score_histograms", "distributions", "output_distributions", "eval_label", "LANGUAGE_COLUMN"]
 

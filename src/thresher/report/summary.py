@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..manifest import reused_stages
+
 __all__ = ["summary_table", "removed_rows", "time_text", "reuse_note"]
 
 
@@ -17,7 +19,7 @@ def time_text(manifest: dict) -> str:
 def reuse_note(manifest: dict) -> str:
     """``"N of M stages reused; computing every stage took S s"``, or "" when none was reused."""
     stages = manifest["stages"]
-    reused = sum(1 for s in stages if s["status"] == "reused")
+    reused = reused_stages(manifest)
     if not reused:
         return ""
     compute = sum(s.get("seconds") or 0.0 for s in stages)

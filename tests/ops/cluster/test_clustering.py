@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from conftest import make_recipe, read_output
 from thresher import Recipe, run
 from thresher.errors import InputError, RecipeError
+from thresher.manifest import step_info
 from thresher.ops.cluster.balanced import SampleBalanced, balanced_sample, split_budget
 from thresher.ops.cluster.hierarchical import HierarchicalKMeans, auto_levels, hierarchical_kmeans
 
@@ -56,7 +57,7 @@ def test_sample_hits_the_target_exactly_with_reasons(clustered):
     assert kept.num_rows == round(0.25 * n)
     assert set(removed.column("removed_by").to_pylist()) == {"sample_balanced"}
     assert removed.column("reason").to_pylist()[0].startswith("not selected by sample_balanced: ")
-    info = next(s for s in clustered.manifest["steps"] if s["step"] == "sample_balanced")["info"]
+    info = step_info(clustered.manifest, "sample_balanced")
     assert info["selected"] == kept.num_rows and info["leaf_size_max_after"] < info["leaf_size_max_before"]
 
 

@@ -7,6 +7,7 @@ import pytest
 from conftest import make_recipe, read_output, write_jsonl
 from thresher import Recipe, run
 from thresher.errors import RecipeError
+from thresher.manifest import step_info
 from thresher.ops.dedup.semantic import DedupSemantic, max_earlier_similarity, semdedup
 
 
@@ -69,7 +70,7 @@ def test_farthest_from_the_centroid_is_kept():
 def test_sweep_reports_fractions_and_removes_nothing(tmp_path, capsys):
     result = _run(tmp_path, _planted(), {"k": 2, "sweep": [0.3, 0.01, 0.05]})
     assert read_output(result.output_dir, "removed").num_rows == 0
-    sweep = next(s for s in result.manifest["steps"] if s["step"] == "dedup_semantic")["info"]["sweep"]
+    sweep = step_info(result.manifest, "dedup_semantic")["sweep"]
     assert [r["eps"] for r in sweep] == [0.01, 0.05, 0.3]
     assert sweep[0]["removed"] <= sweep[1]["removed"] <= sweep[2]["removed"]
     assert 10 <= sweep[1]["removed"]

@@ -11,13 +11,14 @@ import pytest
 from conftest import make_recipe, read_output, real_rows, write_jsonl
 from thresher import Recipe, run
 from thresher.errors import InputError, RecipeError
+from thresher.manifest import step_info
 from thresher.ops.embed.cache import EmbeddingCache, content_keys, keys_from_hex
 from thresher.ops.embed.embed import Embed
 from thresher.ops.embed.encoders import load_encoder, minilm_path
 
 
 def _embed_info(result) -> dict:
-    return next(s for s in result.manifest["steps"] if s["step"] == "embed")["info"]
+    return step_info(result.manifest, "embed")
 
 
 def test_minilm_vectors_are_sentence_transformers_own(tmp_path):
@@ -68,7 +69,7 @@ def test_float16_storage_and_the_static_encoder_are_separate_cache_entries(tmp_p
 
 
 def _default_cache():
-    from thresher.recipe import default_cache_dir
+    from thresher.paths import default_cache_dir
 
     return default_cache_dir()
 

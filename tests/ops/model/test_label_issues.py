@@ -8,6 +8,7 @@ import pytest
 from conftest import make_recipe, read_output, real_rows, write_jsonl
 from thresher import Recipe, run
 from thresher.errors import InputError, RecipeError
+from thresher.manifest import step_info
 from thresher.ops import OpContext
 from thresher.ops.model import proxy
 from thresher.ops.model.confident import (
@@ -100,7 +101,7 @@ def test_proxy_on_tfidf_finds_flipped_labels_of_real_text(tmp_path):
     assert precision > 0.6 and recall > 0.5, (precision, recall)
     r = removed.to_pylist()[0]
     assert r["reason"].startswith("label issue: given ") and r["th_suggested_label"] != r["label"]
-    info = next(s for s in result.manifest["steps"] if s["step"] == "label_issues")["info"]
+    info = step_info(result.manifest, "label_issues")
     assert 0.5 < info["proxy_heldout_accuracy"] <= 1 and info["issues"] == len(found)
     kept = read_output(result.output_dir, "kept")
     assert kept.column("th_label_issue").to_pylist().count(True) == 0

@@ -7,6 +7,7 @@ from conftest import make_recipe, read_output, real_rows, write_jsonl
 from thresher import Recipe, run
 from thresher.cli import main
 from thresher.errors import InputError, NotFoundError
+from thresher.manifest import step_info
 
 
 def _docs():
@@ -25,7 +26,7 @@ def test_train_then_apply_from_recipes(tmp_path):
     recipe = make_recipe(tmp_path / "a", path, [step])
     result = run(Recipe.from_dict(recipe, base_dir=tmp_path))
     assert (tmp_path / "model.pkl").exists()  # relative to the recipe's directory
-    info = next(s for s in result.manifest["steps"] if s["step"] == "quality_classifier")["info"]
+    info = step_info(result.manifest, "quality_classifier")
     assert info["trained_on"] == 160 and info["heldout_accuracy"] > 0.85
     kept = read_output(result.output_dir, "kept")
     score = dict(zip(kept.column("id").to_pylist(), kept.column("th_quality_score").to_pylist()))
@@ -49,7 +50,7 @@ def test_a_0_to_5_score_target(tmp_path):
     step = {"quality_classifier": {"model": str(tmp_path / "edu.pkl"), "label": "edu", "target": "score",
                                    "features": "tfidf", "keep_above": 3}}
     result = run(Recipe.from_dict(make_recipe(tmp_path, path, [step])))
-    info = next(s for s in result.manifest["steps"] if s["step"] == "quality_classifier")["info"]
+    info = step_info(result.manifest, "quality_classifier")
     assert info["heldout_mae"] < 1.5
     kept = read_output(result.output_dir, "kept")
     assert sum(r["source"] == "python-doc" for r in kept.to_pylist()) > 0.8 * kept.num_rows

@@ -13,6 +13,7 @@ import pytest
 from conftest import make_recipe, output_digest, read_output, real_rows, write_jsonl
 from thresher import Recipe, run
 from thresher.errors import InputError, RecipeError
+from thresher.manifest import find_step
 from thresher.ops import OpContext
 from thresher.ops.select.decontaminate import Decontaminate
 from thresher.ops.select.overlap import word_spans
@@ -185,7 +186,7 @@ def test_flag_keeps_every_record_and_remove_explains(tmp_path):
                                                           f"shared 13-grams (ratio ")
     text = explain(removed_run.output_dir, docs[3]["id"])
     assert "REMOVED  eval contamination" in text and f"th_decontam_eval_id={evals[1]['id']!r}" in text
-    step = next(s for s in removed_run.manifest["steps"] if s["step"] == "decontaminate")
+    step = find_step(removed_run.manifest, "decontaminate")
     assert step["removed"] == {"eval contamination": 1}
 
 

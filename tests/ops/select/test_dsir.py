@@ -13,6 +13,7 @@ from test_hashed_ngrams import _reference_counts
 from conftest import SAMPLE, make_recipe, read_output, write_jsonl
 from thresher import Recipe, run
 from thresher.errors import InputError, NotFoundError, RecipeError
+from thresher.manifest import step_info
 from thresher.ops.base import OpContext
 from thresher.ops.select.dsir import DSIR, LOGWEIGHT, importance_resample, kl_divergence
 
@@ -43,7 +44,7 @@ def _run(tmp_path, path, params, **executor):
 
 
 def _info(result):
-    return next(s for s in result.manifest["steps"] if s["step"] == "dsir")["info"]
+    return step_info(result.manifest, "dsir")
 
 
 def test_selects_toward_a_real_target_source_and_kl_goes_down(tmp_path, mixed):

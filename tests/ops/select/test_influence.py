@@ -7,6 +7,7 @@ import pytest
 from conftest import make_recipe, output_digest, read_output, real_rows, write_jsonl
 from thresher import Recipe, run
 from thresher.errors import InputError, NotFoundError, RecipeError
+from thresher.manifest import step_info
 from thresher.ops.select.influence import Influence
 
 SOURCES = ("fortunes", "foldoc", "python-doc", "jargon")
@@ -42,7 +43,7 @@ def _steps(target, **params):
 
 
 def _info(result):
-    return next(s for s in result.manifest["steps"] if s["step"] == "influence")["info"]
+    return step_info(result.manifest, "influence")
 
 
 def test_remove_harmful_finds_the_flipped_labels_of_real_text(tmp_path):

@@ -6,6 +6,7 @@ import pytest
 from conftest import make_recipe, read_output
 from thresher import Recipe, run
 from thresher.errors import InputError, RecipeError
+from thresher.manifest import step_info
 from thresher.ops.select.rebalance import Rebalance
 
 
@@ -25,7 +26,7 @@ def test_cap_keeps_exactly_the_cap_of_each_big_class(tmp_path, sample_subset):
     for k, v in _counts(removed).items():
         before[k] = before.get(k, 0) + v
     assert _counts(kept) == {k: min(v, 100) for k, v in before.items()}
-    info = next(s for s in result.manifest["steps"] if s["step"] == "rebalance")["info"]
+    info = step_info(result.manifest, "rebalance")
     assert info["classes_before"] == before and info["cap"] == 100
     assert removed.column("reason").to_pylist()[0].startswith("class cap: source=")
 

@@ -12,7 +12,6 @@ import pyarrow as pa
 
 from ...errors import InputError
 from ...params import Param
-from ...recipe import default_cache_dir
 from ..base import GlobalOp, KeyParts, OpContext, RowResult
 from ..columns import float_matrix, set_column
 from ..registry import register_op
@@ -106,7 +105,7 @@ class Embed(GlobalOp):
     # --- over all records ------------------------------------------------------------------
     def decide(self, keys: KeyParts | pa.Table, ctx: OpContext) -> pa.Table:
         parts = KeyParts.of(keys)
-        cache = EmbeddingCache(ctx.cache_dir or default_cache_dir(), self.model_id)
+        cache = EmbeddingCache(ctx.cache_dir, self.model_id)
         start = time.perf_counter()
         misses = _misses(parts, cache)
         todo = _Pending(self, cache, ctx, total=sum(len(rows) for _, rows in misses))
@@ -172,7 +171,7 @@ class _Pending:
         self._bar.close()
 
     def _take(self, n: int) -> None:
-        item = (self.op, str(self.ctx.cache_dir or default_cache_dir()), b"".join(self.keys[:n]), self.contents[:n])
+        item = (self.op, str(self.ctx.cache_dir), b"".join(self.keys[:n]), self.contents[:n])
         del self.keys[:n], self.contents[:n]
         if not (self.ctx.distributed and not self.op.precomputed):
             self._done([encode_chunk(item, self._bar.update)], shown=True)

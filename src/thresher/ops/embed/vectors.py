@@ -6,12 +6,11 @@ import numpy as np
 import pyarrow as pa
 
 from ...errors import InputError
-from ...recipe import default_cache_dir
 from ..base import KeyParts, OpContext
 from .cache import EmbeddingCache, keys_from_hex
 from .embed import EMBEDDING_KEY
 
-__all__ = ["embedding_keys", "vectors_by_id", "EMBEDDING_KEY", "EmbeddingKeys"]
+__all__ = ["embedding_keys", "vectors_for", "vectors_by_id", "EMBEDDING_KEY", "EmbeddingKeys"]
 
 
 def embedding_keys(batch: pa.RecordBatch, op_name: str) -> pa.Array:
@@ -22,6 +21,14 @@ def embedding_keys(batch: pa.RecordBatch, op_name: str) -> pa.Array:
     return batch.column(EMBEDDING_KEY)
 
 
+def vectors_for(ctx: OpContext, keys: pa.Array | pa.ChunkedArray | np.ndarray) -> np.ndarray:
+    """The float32 vectors of ``keys`` from the run's embedding cache (``ctx.cache_dir``), in
+    their order: ``keys`` is a ``th_embedding_key`` column (hex) or an array of binary keys."""
+    if not isinstance(keys, np.ndarray):
+        keys = keys_from_hex(keys)
+    return EmbeddingCache(ctx.cache_dir).get(keys)
+
+
 def vectors_by_id(keys: KeyParts | pa.Table, ctx: OpContext,
                   columns: list[str] | None = None) -> tuple[pa.Table, np.ndarray]:
     """Every record's key columns and float32 vector, sorted by id: the order, hence every
@@ -29,8 +36,7 @@ def vectors_by_id(keys: KeyParts | pa.Table, ctx: OpContext,
     table = KeyParts.of(keys).read_by_id(columns)
     if not table.num_rows:
         return table, np.zeros((0, 0), np.float32)
-    vectors = EmbeddingCache(ctx.cache_dir or default_cache_dir()).get(keys_from_hex(table.column(EMBEDDING_KEY)))
-    return table, vectors
+    return table, vectors_for(ctx, table.column(EMBEDDING_KEY))
 
 
 class EmbeddingKeys:

@@ -157,9 +157,7 @@ class Difficulty(GlobalOp):
         return model_keys(self, batch, require_label=True)
 
     def decide(self, keys: KeyParts | pa.Table, ctx: OpContext) -> pa.Table:
-        from ...recipe import default_cache_dir
-        from ..embed.cache import EmbeddingCache, keys_from_hex
-        from ..embed.vectors import EMBEDDING_KEY
+        from ..embed.vectors import EMBEDDING_KEY, vectors_for
 
         table = KeyParts.of(keys).read_by_id()
         labels, classes = label_indices(self, table)
@@ -167,8 +165,7 @@ class Difficulty(GlobalOp):
         n = table.num_rows
         scores = {s: np.full(n, np.nan) for s in SCORES}
         if len(rows):
-            x = EmbeddingCache(ctx.cache_dir or default_cache_dir()).get(
-                keys_from_hex(table.column(EMBEDDING_KEY).take(pa.array(rows))))
+            x = vectors_for(ctx, table.column(EMBEDDING_KEY).take(pa.array(rows)))
             got = difficulty_scores(x, labels[rows], len(classes), seeds=self.seeds, epochs=self.epochs,
                                     score_epoch=self.score_epoch, hidden=self.hidden, lr=self.lr, seed=ctx.seed)
             for s in SCORES:

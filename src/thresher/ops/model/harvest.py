@@ -9,10 +9,8 @@ import pyarrow.compute as pc
 
 from ...errors import InputError, RecipeError
 from ...params import Param
-from ...recipe import default_cache_dir
 from ..base import GlobalOp, KeyParts, OpContext, reason
-from ..embed.cache import EmbeddingCache, keys_from_hex
-from ..embed.vectors import EMBEDDING_KEY
+from ..embed.vectors import EMBEDDING_KEY, vectors_for
 from ..filter import compile_mask, expression_columns
 from ..registry import register_op
 from .ood import PREDICTED
@@ -128,8 +126,7 @@ class Harvest(GlobalOp):
         classes = table.column("class").to_pylist()
         pool = np.asarray(table.column("pool").to_numpy(zero_copy_only=False), bool) if "pool" in \
             table.column_names else np.ones(n, bool)
-        vectors = EmbeddingCache(ctx.cache_dir or default_cache_dir()).get(
-            keys_from_hex(table.column(EMBEDDING_KEY))) if self.max_similarity is not None else None
+        vectors = vectors_for(ctx, table.column(EMBEDDING_KEY)) if self.max_similarity is not None else None
         caps = quota_counts(self.quotas or {}, self.budget)
         taken, passed = harvest(score, classes, pool, self.budget, caps, vectors, self.max_similarity)
         chosen = np.zeros(n, bool)

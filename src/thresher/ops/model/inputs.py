@@ -11,11 +11,9 @@ import pyarrow.compute as pc
 
 from ...errors import InputError, RecipeError
 from ...params import Param
-from ...recipe import default_cache_dir
 from ..base import KeyParts, OpContext
 from ..columns import float_matrix
-from ..embed.cache import EmbeddingCache, keys_from_hex
-from ..embed.vectors import EMBEDDING_KEY
+from ..embed.vectors import EMBEDDING_KEY, vectors_for
 from .proxy import cross_fit, fit_predict, tfidf_features
 
 __all__ = ["MODEL_PARAMS", "Predictions", "model_key_columns", "model_keys", "predictions", "softmax",
@@ -158,7 +156,7 @@ def _proxy(op, table: pa.Table, ids, labels, classes, ctx: OpContext) -> Predict
         raise InputError(f"{op.name}: the proxy model needs labelled records of at least 2 classes in column "
                          f"{op.label!r}; found {int(labelled.sum())} labelled records of {len(classes)} classes.")
     if op.features == "embedding":
-        x = EmbeddingCache(ctx.cache_dir or default_cache_dir()).get(keys_from_hex(table.column(EMBEDDING_KEY)))
+        x = vectors_for(ctx, table.column(EMBEDDING_KEY))
     else:
         x = tfidf_features(table.column("text").to_pylist())
     k = len(classes)

@@ -8,10 +8,8 @@ import pyarrow as pa
 
 from ...errors import InputError, RecipeError
 from ...params import Param
-from ...recipe import default_cache_dir
 from ..base import GlobalOp, KeyParts, OpContext, reason
-from ..embed.cache import EmbeddingCache, keys_from_hex
-from ..embed.vectors import EMBEDDING_KEY, embedding_keys
+from ..embed.vectors import EMBEDDING_KEY, embedding_keys, vectors_for
 from ..registry import register_op
 from .inputs import MODEL_PARAMS, check_model_params, model_key_columns, model_keys, predictions
 
@@ -186,7 +184,7 @@ class OodScore(GlobalOp):
         return names
 
     def _knn(self, table: pa.Table, ctx: OpContext) -> np.ndarray:
-        x = EmbeddingCache(ctx.cache_dir or default_cache_dir()).get(keys_from_hex(table.column(EMBEDDING_KEY)))
+        x = vectors_for(ctx, table.column(EMBEDDING_KEY))
         if "label" in table.column_names and table.column("label").null_count < table.num_rows:
             ref = np.asarray(table.column("label").is_valid().to_numpy(zero_copy_only=False), bool)
         else:

@@ -10,13 +10,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ... import __version__
+from ..._version import __version__
 from ...errors import InputError, NotFoundError, RecipeError
 from ...params import Param
-from ...recipe import default_cache_dir
 from ..base import GlobalOp, KeyParts, OpContext, reason
-from ..embed.cache import EmbeddingCache, keys_from_hex
-from ..embed.vectors import EMBEDDING_KEY
+from ..embed.vectors import EMBEDDING_KEY, vectors_for
 from ..registry import register_op
 from .proxy import _sklearn, tfidf_features
 
@@ -132,7 +130,7 @@ class QualityClassifier(GlobalOp):
 
     def _features(self, table: pa.Table, ctx: OpContext):
         if self.features == "embedding":
-            return EmbeddingCache(ctx.cache_dir or default_cache_dir()).get(keys_from_hex(table.column(EMBEDDING_KEY)))
+            return vectors_for(ctx, table.column(EMBEDDING_KEY))
         return tfidf_features(table.column("text").to_pylist())
 
     def _train(self, table: pa.Table, x, ctx: OpContext) -> np.ndarray:

@@ -12,10 +12,8 @@ import pyarrow as pa
 
 from ...errors import InputError, RecipeError
 from ...params import Param
-from ...recipe import default_cache_dir
 from ..base import GlobalOp, KeyParts, OpContext, reason
-from ..embed.cache import EmbeddingCache, keys_from_hex
-from ..embed.vectors import EMBEDDING_KEY
+from ..embed.vectors import EMBEDDING_KEY, vectors_for
 from ..filter import compile_expression
 from ..model.inputs import MODEL_PARAMS, label_indices, model_key_columns, model_keys
 from ..model.proxy import tfidf_features
@@ -203,7 +201,7 @@ class Influence(GlobalOp):
     def _features(self, table: pa.Table, in_slice, labels, target_file, ctx: OpContext):
         """The records' features and the target's (rows of the slice, or of the file)."""
         if self.features == "embedding":
-            x = EmbeddingCache(ctx.cache_dir or default_cache_dir()).get(keys_from_hex(table.column(EMBEDDING_KEY)))
+            x = vectors_for(ctx, table.column(EMBEDDING_KEY))
             x_target = embed_target(self, target_file, ctx) if target_file is not None else None
         else:
             texts = table.column("text").to_pylist()

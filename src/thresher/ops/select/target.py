@@ -12,10 +12,10 @@ import pyarrow.compute as pc
 
 from ...errors import InputError, NotFoundError, RecipeError
 from ...io.readers import ReadOptions, read_batches
-from ...recipe import default_cache_dir
 from ..base import OpContext
-from ..embed.cache import EmbeddingCache, keys_from_binary, keys_from_hex
+from ..embed.cache import keys_from_binary, keys_from_hex
 from ..embed.embed import EMBEDDING_KEY, Embed
+from ..embed.vectors import vectors_for
 from ..filter import compile_expression
 
 __all__ = ["embed_step", "slice_mask", "read_target_file", "check_embedding_keys", "embed_target"]
@@ -93,4 +93,4 @@ def embed_target(op, table: pa.Table, ctx: OpContext) -> np.ndarray:
                     work_dir=ctx.work_dir)
     keys = step.keys(batch, sub)
     step.decide(keys, sub)
-    return EmbeddingCache(ctx.cache_dir or default_cache_dir()).get(keys_from_binary(keys.column("key")))
+    return vectors_for(ctx, keys_from_binary(keys.column("key")))
