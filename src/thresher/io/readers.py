@@ -7,7 +7,6 @@ A bad record raises an ``InputError`` naming the file and line, or, with
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 from dataclasses import dataclass
@@ -19,7 +18,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import InputError
+from .decode import DECOMPRESS_ERRORS, UTF8_BOM, check_text_head, decompress_error, open_binary
+from .declared import cast_declared
 from .files import detect_format, is_hf_dataset_dir
+from .reserved import SOURCE_COLUMN, reserved_clash
 
 try:  # orjson is ~5x faster than json on these lines; both give the same values
     import orjson
@@ -33,18 +35,21 @@ except ImportError:  # pragma: no cover
 __all__ = ["BadRecord", "ReadOptions", "read_batches", "read_output_file", "output_columns", "output_parts",
            "SOURCE_COLUMN"]
 
-SOURCE_COLUMN = "th_source"
 _QUARANTINE_HINT = "(Set input.on_error: quarantine to set such records aside.)"
 
 
 @dataclass(frozen=True)
 class ReadOptions:
-    """How to map an input's fields: which one is the text, which the id; what to do on errors."""
+    """How to map an input's fields: which one is the text, which the id; what to do on errors;
+    the declared column types (``input.columns`` as pairs); ``reserved``: refuse every column
+    thresher writes (the run's input), not only those the reader itself writes (side files)."""
 
     text_field: str = "text"
     id_field: str | None = None
     on_error: str = "raise"
     batch_rows: int = 10_000
+    columns: tuple[tuple[str, str], ...] = ()
+    reserved: bool = False
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,8 @@ def read_batches(path: Path, rel: str, opts: ReadOptions, span: Span | None = No
         )
     any_records = False
     for batch, bad in reader:
+        if opts.columns and batch is not None:
+            batch, bad = _declared_types(batch, bad, opts)
         any_records = any_records or bool(bad) or (batch is not None and batch.num_rows > 0)
         yield batch, bad
     if not any_records:
@@ -129,17 +136,6 @@ def read_batches(path: Path, rel: str, opts: ReadOptions, span: Span | None = No
 
 
 # --- JSONL ---------------------------------------------------------------------------------
-
-
-def _open_binary(path: Path) -> io.BufferedIOBase:
-    name = path.name.lower()
-    if name.endswith(".gz"):
-        return gzip.open(path, "rb")
-    if name.endswith(".zst"):
-        import zstandard
-
-        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True))
-    return open(path, "rb")
 
 
 def _read_jsonl(path: Path, rel: str, opts: ReadOptions, span: Span | None = None) -> Iterator[Chunk]:
@@ -152,13 +148,33 @@ def _read_jsonl(path: Path, rel: str, opts: ReadOptions, span: Span | None = Non
     elif not path.name.lower().endswith((".gz", ".zst")):  # small (a large one comes in spans)
         data = path.read_bytes()
     if data is not None:
+        check_text_head(data, rel)
+        if first_line == 1 and data.startswith(UTF8_BOM):
+            data = data[len(UTF8_BOM):]
         offset = 0
         for batch, offset, line in _arrow_jsonl(data, rel, opts, first_line):  # noqa: B007 (used after)
             yield batch, []
         if offset:
             data, first_line = data[offset:], line
-    yield from _read_jsonl_lines(io.BytesIO(data) if data is not None else _open_binary(path), rel, opts,
-                                 first_line)
+    yield from _read_jsonl_lines(io.BytesIO(data) if data is not None else _open_text_stream(path, rel), rel,
+                                 opts, first_line)
+
+
+def _open_text_stream(path: Path, rel: str) -> io.BufferedIOBase:
+    """A compressed JSONL file's decompressed stream, checked for UTF-16, past a UTF-8 BOM."""
+    handle = open_binary(path, rel)
+    try:
+        head = handle.peek(4096)[:4096]
+        check_text_head(head, rel)
+        if head.startswith(UTF8_BOM):
+            handle.read(len(UTF8_BOM))
+    except DECOMPRESS_ERRORS as exc:
+        handle.close()
+        raise decompress_error(exc, rel, path) from None
+    except InputError:
+        handle.close()
+        raise
+    return handle
 
 
 def _arrow_jsonl(data: bytes, rel: str, opts: ReadOptions,
@@ -254,8 +270,8 @@ def _read_jsonl_lines(handle, rel: str, opts: ReadOptions, first_line: int) -> I
                 if len(rows) + len(bad) >= opts.batch_rows:
                     yield _rows_to_batch(rows, lines, rel, opts, bad), bad
                     rows, lines, bad = [], [], []
-        except (OSError, EOFError) as exc:  # truncated gzip/zstd, not a gzip file...
-            raise InputError(f"{rel}: cannot decompress/read the file: {exc}") from None
+        except DECOMPRESS_ERRORS as exc:  # a truncated or corrupt gzip/zstd file
+            raise decompress_error(exc, rel, Path(rel)) from None
     if rows or bad:
         yield _rows_to_batch(rows, lines, rel, opts, bad), bad
 
@@ -386,12 +402,21 @@ def _record_id(obj: dict, rel: str, n: int, opts: ReadOptions) -> str:
 
 
 def _check_reserved(keys: list[str], rel: str, opts: ReadOptions) -> None:
-    for key in keys:
-        if key in ("text", "removed_by", "reason", SOURCE_COLUMN) and key != opts.text_field:
-            raise InputError(
-                f"{rel}: input column {key!r} clashes with a column thresher writes; "
-                f"rename it, or set text_field: {key} if it is the text."
-            )
+    """An input column that clashes with one thresher writes: every reserved one for the run's
+    input, the text, id and ``th_source`` for the files that ops read."""
+    names = keys if opts.reserved else [k for k in keys if k in ("text", "id", SOURCE_COLUMN)]
+    clash = reserved_clash(names, text_field=opts.text_field, id_field=opts.id_field)
+    if clash:
+        raise InputError(f"{rel}: {clash}")
+
+
+def _declared_types(batch: pa.RecordBatch, bad: list[BadRecord], opts: ReadOptions) -> Chunk:
+    """Cast the declared columns; a value that does not fit is a bad record (or an error)."""
+    cast, failed = cast_declared(batch, opts.columns)
+    bad = list(bad)
+    for row, problem in failed:
+        _bad(batch.column(SOURCE_COLUMN)[row].as_py(), batch.column("text")[row].as_py(), problem, opts, bad)
+    return cast, bad
 
 
 # --- Arrow-native formats (Parquet, CSV, Arrow/HF datasets) --------------------------------
@@ -407,15 +432,30 @@ def _read_parquet(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
     yield from _finish_batches(pfile.iter_batches(batch_size=opts.batch_rows), rel, opts)
 
 
-def _read_csv(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
-    import pyarrow.csv as pcsv
+_ROW = "\0row"  # a CSV batch's row numbers while it is rebatched
 
-    convert = pcsv.ConvertOptions(column_types={opts.text_field: pa.string()}, strings_can_be_null=False)
-    try:
-        reader = pcsv.open_csv(path, convert_options=convert, read_options=pcsv.ReadOptions(block_size=1 << 22))
-        yield from _finish_batches(_rebatch(reader, opts.batch_rows), rel, opts, line_offset=1)
-    except pa.ArrowInvalid as exc:
-        raise InputError(f"{rel}: malformed CSV ({exc}).") from None
+
+def _read_csv(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
+    """CSV values as strings (``csvfile``); malformed rows named by their row number."""
+    from .csvfile import csv_batches
+
+    malformed: list[BadRecord] = []
+
+    def numbered():
+        for batch, numbers, bad in csv_batches(path, rel, quarantine=opts.on_error == "quarantine",
+                                               hint=_QUARANTINE_HINT):
+            for number, text, problem in bad:
+                _bad(f"{rel}:{number}", text, problem, opts, malformed)
+            if batch is not None:
+                yield batch.append_column(_ROW, pa.array(numbers, pa.int64()))
+
+    for batch in _rebatch(numbered(), opts.batch_rows):
+        numbers = batch.column(_ROW).to_pylist()
+        records, bad = _finish_batch(batch.drop_columns([_ROW]), rel, opts, numbers)
+        yield records, bad + malformed
+        malformed.clear()
+    if malformed:
+        yield None, malformed
 
 
 def _read_arrow(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
@@ -458,21 +498,22 @@ def _rebatch(batches, rows: int) -> Iterator[pa.RecordBatch]:
         yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
 
 
-def _finish_batches(batches, rel: str, opts: ReadOptions, line_offset: int = 0) -> Iterator[Chunk]:
-    start = 1 + line_offset
+def _finish_batches(batches, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
+    start = 1
     for batch in batches:
-        yield _finish_batch(batch, rel, opts, start)
+        yield _finish_batch(batch, rel, opts, range(start, start + batch.num_rows))
         start += batch.num_rows
 
 
-def _finish_batch(batch: pa.RecordBatch, rel: str, opts: ReadOptions, start: int) -> Chunk:
+def _finish_batch(batch: pa.RecordBatch, rel: str, opts: ReadOptions, rows) -> Chunk:
+    """A batch of an Arrow-read file as records; ``rows`` are the records' numbers in the file."""
     names = batch.schema.names
     if opts.text_field not in names:
         raise InputError(f"{rel}: no column {opts.text_field!r}; is `text_field` correct? Columns: {names}")
     text = batch.column(opts.text_field)
     if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
         raise InputError(f"{rel}: column {opts.text_field!r} must hold strings, got {text.type}.")
-    numbers = [f"{rel}:{n}" for n in range(start, start + batch.num_rows)]
+    numbers = [f"{rel}:{n}" for n in rows]
     ids = _arrow_ids(batch, numbers, rel, opts)
     cols = {"id": ids, "text": text.cast(pa.string())}
     skip = {opts.text_field, opts.id_field or "id"}
