@@ -76,7 +76,8 @@ STEPS = [{"filter": {"expr": "not text.contains('MARKER')"}}, {"dedup_exact": {}
 
 
 def _rows(marked: int) -> list[dict]:
-    return [{"id": f"r{i}", "text": f"{PROSE[i % 4]} {i}" + (" MARKER" if i == marked else " marker")} for i in range(8)]
+    return [{"id": f"r{i}", "text": f"{PROSE[i % 4]} {i} " + ("MARKER" if i == marked else "marker")}
+            for i in range(8)]
 
 
 def _rewrite_keeping_size_and_mtime(path: Path, rows: list[dict]) -> None:

@@ -18,7 +18,8 @@ from thresher.io.reserved import RESERVED_COLUMNS, is_reserved
 
 def _recipe(tmp_path: Path, data: Path, steps=(), **input_opts) -> Path:
     path = tmp_path / "r.yaml"
-    path.write_text(yaml.safe_dump({"input": {"path": str(data), **input_opts}, "output": {"path": str(tmp_path / "out")},
+    path.write_text(yaml.safe_dump({"input": {"path": str(data), **input_opts},
+                                    "output": {"path": str(tmp_path / "out")},
                                     "executor": {"workers": 1}, "steps": list(steps)}))
     return path
 

@@ -18,8 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import InputError
-from .decode import DECOMPRESS_ERRORS, UTF8_BOM, check_text_head, decompress_error, open_binary
 from .declared import cast_declared
+from .decode import DECOMPRESS_ERRORS, UTF8_BOM, check_text_head, decompress_error, open_binary
 from .files import detect_format, is_hf_dataset_dir
 from .reserved import SOURCE_COLUMN, reserved_clash
 
