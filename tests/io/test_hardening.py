@@ -196,6 +196,34 @@ def test_derived_csv_ids_are_line_numbers_after_a_skipped_row(tmp_path):
     assert read_output(tmp_path / "out", "kept").column("id").to_pylist() == ["d.csv:2", "d.csv:4"]
 
 
+def test_quoted_csv_texts_spanning_lines_and_blocks_are_read_whole(tmp_path, monkeypatch):
+    """Before, a text with newlines across Arrow's block boundary stopped the run ("CSV parser
+    got out of sync with chunker")."""
+    from thresher.io import csvfile
+
+    monkeypatch.setattr(csvfile, "BLOCK_BYTES", 512)
+    texts = [f"paragraph {i}\n\n" + PROSE[i % 4].replace(". ", ".\n") for i in range(12)]
+    body = "".join(f'r{i},"{t}"\n' for i, t in enumerate(texts))
+    (tmp_path / "d.csv").write_text("id,text\n" + body)
+    assert main(["run", str(_recipe(tmp_path, tmp_path / "d.csv"))]) == 0
+    kept = read_output(tmp_path / "out", "kept")
+    assert dict(zip(kept.column("id").to_pylist(), kept.column("text").to_pylist())) == \
+        {f"r{i}": t for i, t in enumerate(texts)}
+
+
+def test_side_files_may_have_columns_the_run_input_may_not(tmp_path):
+    """An eval set or target file with a ``score`` column is read (only text and label are
+    used); the run's input with it is refused."""
+    from thresher import InputError
+    from thresher.io.readers import ReadOptions, read_batches
+
+    path = write_jsonl(tmp_path / "t.jsonl", _rows(2, score=lambda i: 0.5))
+    (batch, _), = read_batches(path, "t.jsonl", ReadOptions())
+    assert batch.column("score").to_pylist() == [0.5, 0.5]
+    with pytest.raises(InputError, match="t.jsonl: input column 'score'"):
+        list(read_batches(path, "t.jsonl", ReadOptions(reserved=True)))
+
+
 # --- 4. clear errors for broken files -----------------------------------------------------------------
 
 _JSONL = b"".join(json.dumps({"id": f"r{i}", "text": f"record {i} " + PROSE[i % 4]}).encode() + b"\n"
