@@ -21,7 +21,9 @@ from ..errors import InputError
 from .declared import cast_declared
 from .decode import DECOMPRESS_ERRORS, UTF8_BOM, check_text_head, decompress_error, open_binary
 from .files import detect_format, is_hf_dataset_dir
-from .reserved import SOURCE_COLUMN, reserved_clash
+from .records import QUARANTINE_HINT, BadRecord, Chunk, ReadOptions, bad_record, check_reserved
+from .reserved import SOURCE_COLUMN
+from .tables import read_arrow, read_csv, read_hf_dataset, read_parquet
 
 try:  # orjson is ~5x faster than json on these lines; both give the same values
     import orjson
@@ -34,36 +36,6 @@ except ImportError:  # pragma: no cover
 
 __all__ = ["BadRecord", "ReadOptions", "read_batches", "read_output_file", "output_columns", "output_parts",
            "SOURCE_COLUMN"]
-
-_QUARANTINE_HINT = "(Set input.on_error: quarantine to set such records aside.)"
-
-
-@dataclass(frozen=True)
-class ReadOptions:
-    """How to map an input's fields: which one is the text, which the id; what to do on errors;
-    the declared column types (``input.columns`` as pairs); ``reserved``: refuse every column
-    thresher writes (the run's input), not only those the reader itself writes (side files)."""
-
-    text_field: str = "text"
-    id_field: str | None = None
-    on_error: str = "raise"
-    batch_rows: int = 10_000
-    columns: tuple[tuple[str, str], ...] = ()
-    reserved: bool = False
-
-
-@dataclass(frozen=True)
-class BadRecord:
-    """A record that could not be read; it goes to removed/ with ``reason``."""
-
-    id: str
-    text: str
-    source: str
-    reason: str
-
-
-Chunk = tuple[pa.RecordBatch | None, list[BadRecord]]
-
 
 #: Uncompressed JSONL files larger than this are read in ranges of this many bytes, in parallel.
 RANGE_BYTES = 16 << 20
@@ -117,12 +89,12 @@ def read_batches(path: Path, rel: str, opts: ReadOptions, span: Span | None = No
         yield from _read_jsonl(path, rel, opts, span)
         return
     if is_hf_dataset_dir(path):
-        reader = _read_hf_dataset(path, rel, opts)
+        reader = read_hf_dataset(path, rel, opts)
     else:
         fmt = detect_format(path)
         if path.stat().st_size == 0:
             raise InputError(f"{rel}: the file is empty; remove it from the input or add records.")
-        reader = {"jsonl": _read_jsonl, "parquet": _read_parquet, "csv": _read_csv, "arrow": _read_arrow}[fmt](
+        reader = {"jsonl": _read_jsonl, "parquet": read_parquet, "csv": read_csv, "arrow": read_arrow}[fmt](
             path, rel, opts
         )
     any_records = False
@@ -232,7 +204,7 @@ def _arrow_batch(chunk: bytes, lines: int, rel: str, opts: ReadOptions, first_li
         if column.type == pa.float64() and len(column) > column.null_count and \
                 pc.max(pc.abs(column)).as_py() >= 2.0 ** 53:
             return None
-    _check_reserved(keys, rel, opts)
+    check_reserved(keys, rel, opts)
     arrays = {"id": ids.cast(pa.string()), "text": text, **{key: table.column(key) for key in keys},
               SOURCE_COLUMN: numbers}
     return pa.Table.from_pydict(arrays).combine_chunks().to_batches()[0]
@@ -299,12 +271,12 @@ def _parse_line(raw: bytes, rel: str, lineno: int, opts: ReadOptions, bad: list[
             problem = f"malformed JSON ({exc})"
         except UnicodeDecodeError as uexc:
             problem = f"invalid UTF-8 at byte {uexc.start} of the line"
-        return _bad(where, raw, problem, opts, bad)
+        return bad_record(where, raw, problem, opts, bad)
     if not isinstance(obj, dict):
-        return _bad(where, raw, f"expected a JSON object, got {type(obj).__name__}", opts, bad)
+        return bad_record(where, raw, f"expected a JSON object, got {type(obj).__name__}", opts, bad)
     problem = _check_fields(obj, opts)
     if problem:
-        return _bad(where, raw, problem, opts, bad)
+        return bad_record(where, raw, problem, opts, bad)
     return obj
 
 
@@ -325,14 +297,6 @@ def _check_fields(obj: dict, opts: ReadOptions) -> str | None:
     return None
 
 
-def _bad(where: str, raw: bytes | str, problem: str, opts: ReadOptions, bad: list[BadRecord]) -> None:
-    if opts.on_error != "quarantine":
-        raise InputError(f"{where}: {problem}. {_QUARANTINE_HINT}")
-    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
-    bad.append(BadRecord(id=where, text=text.rstrip("\n"), source=where, reason=f"invalid input: {problem}"))
-    return None
-
-
 def _rows_to_batch(rows: list[dict], lines: list[int], rel: str, opts: ReadOptions,
                    bad: list[BadRecord]) -> pa.RecordBatch | None:
     if not rows:
@@ -350,7 +314,7 @@ def _rows_to_batch(rows: list[dict], lines: list[int], rel: str, opts: ReadOptio
         if conflicts:
             if opts.on_error != "quarantine":
                 i, problem = conflicts[0]
-                raise InputError(f"{rel}:{lines[i]}: {problem}. {_QUARANTINE_HINT}")
+                raise InputError(f"{rel}:{lines[i]}: {problem}. {QUARANTINE_HINT}")
             for i, problem in conflicts:
                 raw = json.dumps(rows[i], ensure_ascii=False)
                 bad.append(BadRecord(f"{rel}:{lines[i]}", raw, f"{rel}:{lines[i]}", f"invalid input: {problem}"))
@@ -358,7 +322,7 @@ def _rows_to_batch(rows: list[dict], lines: list[int], rel: str, opts: ReadOptio
             keep = [i for i in keep if i not in drop]
             return _rows_to_batch([rows[i] for i in keep], [lines[i] for i in keep], rel, opts, bad)
     arrays[SOURCE_COLUMN] = pa.array([f"{rel}:{n}" for n in lines], pa.string())
-    _check_reserved(keys, rel, opts)
+    check_reserved(keys, rel, opts)
     return pa.RecordBatch.from_pydict(arrays)
 
 
@@ -401,151 +365,13 @@ def _record_id(obj: dict, rel: str, n: int, opts: ReadOptions) -> str:
     return f"{rel}:{n}"
 
 
-def _check_reserved(keys: list[str], rel: str, opts: ReadOptions) -> None:
-    """An input column that clashes with one thresher writes: every reserved one for the run's
-    input, the text, id and ``th_source`` for the files that ops read."""
-    names = keys if opts.reserved else [k for k in keys if k in ("text", "id", SOURCE_COLUMN)]
-    clash = reserved_clash(names, text_field=opts.text_field, id_field=opts.id_field)
-    if clash:
-        raise InputError(f"{rel}: {clash}")
-
-
 def _declared_types(batch: pa.RecordBatch, bad: list[BadRecord], opts: ReadOptions) -> Chunk:
     """Cast the declared columns; a value that does not fit is a bad record (or an error)."""
     cast, failed = cast_declared(batch, opts.columns)
     bad = list(bad)
     for row, problem in failed:
-        _bad(batch.column(SOURCE_COLUMN)[row].as_py(), batch.column("text")[row].as_py(), problem, opts, bad)
+        bad_record(batch.column(SOURCE_COLUMN)[row].as_py(), batch.column("text")[row].as_py(), problem, opts, bad)
     return cast, bad
-
-
-# --- Arrow-native formats (Parquet, CSV, Arrow/HF datasets) --------------------------------
-
-
-def _read_parquet(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
-    import pyarrow.parquet as pq
-
-    try:
-        pfile = pq.ParquetFile(path)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(f"{rel}: not a readable Parquet file ({exc}).") from None
-    yield from _finish_batches(pfile.iter_batches(batch_size=opts.batch_rows), rel, opts)
-
-
-_ROW = "\0row"  # a CSV batch's row numbers while it is rebatched
-
-
-def _read_csv(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
-    """CSV values as strings (``csvfile``); malformed rows named by their row number."""
-    from .csvfile import csv_batches
-
-    malformed: list[BadRecord] = []
-
-    def numbered():
-        for batch, numbers, bad in csv_batches(path, rel, quarantine=opts.on_error == "quarantine",
-                                               hint=_QUARANTINE_HINT):
-            for number, text, problem in bad:
-                _bad(f"{rel}:{number}", text, problem, opts, malformed)
-            if batch is not None:
-                yield batch.append_column(_ROW, pa.array(numbers, pa.int64()))
-
-    for batch in _rebatch(numbered(), opts.batch_rows):
-        numbers = batch.column(_ROW).to_pylist()
-        records, bad = _finish_batch(batch.drop_columns([_ROW]), rel, opts, numbers)
-        yield records, bad + malformed
-        malformed.clear()
-    if malformed:
-        yield None, malformed
-
-
-def _read_arrow(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
-    try:
-        reader = pa.ipc.open_stream(path)
-    except pa.ArrowInvalid:
-        try:
-            reader = pa.ipc.open_file(path)
-            reader = (reader.get_batch(i) for i in range(reader.num_record_batches))
-        except pa.ArrowInvalid as exc:
-            raise InputError(f"{rel}: not a readable Arrow file ({exc}).") from None
-    yield from _finish_batches(_rebatch(reader, opts.batch_rows), rel, opts)
-
-
-def _read_hf_dataset(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
-    state = json.loads((path / "state.json").read_text())
-    files = [path / f["filename"] for f in state.get("_data_files", [])]
-    if not files:
-        raise InputError(f"{rel}: HF dataset directory lists no data files in state.json.")
-
-    def batches():
-        for file in files:
-            yield from pa.ipc.open_stream(file)
-
-    yield from _finish_batches(_rebatch(batches(), opts.batch_rows), rel, opts)
-
-
-def _rebatch(batches, rows: int) -> Iterator[pa.RecordBatch]:
-    pending: list[pa.RecordBatch] = []
-    count = 0
-    for batch in batches:
-        pending.append(batch)
-        count += batch.num_rows
-        while count >= rows:
-            table = pa.Table.from_batches(pending)
-            yield table.slice(0, rows).combine_chunks().to_batches()[0]
-            rest = table.slice(rows)
-            pending, count = rest.to_batches(), rest.num_rows
-    if count:
-        yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
-
-
-def _finish_batches(batches, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
-    start = 1
-    for batch in batches:
-        yield _finish_batch(batch, rel, opts, range(start, start + batch.num_rows))
-        start += batch.num_rows
-
-
-def _finish_batch(batch: pa.RecordBatch, rel: str, opts: ReadOptions, rows) -> Chunk:
-    """A batch of an Arrow-read file as records; ``rows`` are the records' numbers in the file."""
-    names = batch.schema.names
-    if opts.text_field not in names:
-        raise InputError(f"{rel}: no column {opts.text_field!r}; is `text_field` correct? Columns: {names}")
-    text = batch.column(opts.text_field)
-    if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
-        raise InputError(f"{rel}: column {opts.text_field!r} must hold strings, got {text.type}.")
-    numbers = [f"{rel}:{n}" for n in rows]
-    ids = _arrow_ids(batch, numbers, rel, opts)
-    cols = {"id": ids, "text": text.cast(pa.string())}
-    skip = {opts.text_field, opts.id_field or "id"}
-    for name in names:
-        if name not in skip:
-            cols[name] = batch.column(name)
-    _check_reserved([n for n in names if n not in skip], rel, opts)
-    cols[SOURCE_COLUMN] = pa.array(numbers, pa.string())
-    out = pa.RecordBatch.from_pydict(cols)
-    null_rows = [i for i, v in enumerate(text.is_null().to_pylist()) if v] if text.null_count else []
-    if not null_rows:
-        return out, []
-    problem = f"text field {opts.text_field!r} is null"
-    if opts.on_error != "quarantine":
-        raise InputError(f"{numbers[null_rows[0]]}: {problem}. {_QUARANTINE_HINT}")
-    bad = [BadRecord(ids[i].as_py(), "", numbers[i], f"invalid input: {problem}") for i in null_rows]
-    return out.filter(pc.invert(text.is_null())), bad
-
-
-def _arrow_ids(batch: pa.RecordBatch, numbers: list[str], rel: str, opts: ReadOptions) -> pa.Array:
-    field = opts.id_field or ("id" if "id" in batch.schema.names else None)
-    if field is None:
-        return pa.array(numbers, pa.string())
-    if field not in batch.schema.names:
-        raise InputError(f"{rel}: no column {field!r}; is `id_field` correct? Columns: {batch.schema.names}")
-    ids = batch.column(field)
-    if ids.null_count:
-        first = ids.is_null().to_pylist().index(True)
-        raise InputError(f"{numbers[first]}: id field {field!r} is null.")
-    if not (pa.types.is_string(ids.type) or pa.types.is_integer(ids.type) or pa.types.is_large_string(ids.type)):
-        raise InputError(f"{rel}: id column {field!r} must hold strings or integers, got {ids.type}.")
-    return ids.cast(pa.string())
 
 
 def read_output_file(path: Path, columns: list[str] | None = None) -> pa.Table:
