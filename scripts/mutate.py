@@ -44,6 +44,8 @@ class Mutant(NamedTuple):
 FINGERPRINT = ("tests/exec/test_fingerprint.py",)
 PII = ("tests/ops/text/test_pii.py", "src/thresher/ops/text/pii.py")
 GOPHER = ("tests/ops/text/test_gopher.py", "src/thresher/ops/text/gopher.py")
+HARDENING = ("tests/io/test_hardening.py",)
+CONTENT = ("tests/exec/test_fingerprint.py::test_changed_content_with_the_same_size_and_mtime_recomputes",)
 AUDIT = ("tests/exec/test_ledger.py",
          "tests/exec/test_local.py::test_audit_fails_loudly_when_output_records_go_missing")
 
@@ -51,6 +53,15 @@ MUTANTS = [
     Mutant("exec/plan.py", '"seed": recipe.seed,', "", "the seed left out of the stage fingerprint", FINGERPRINT),
     Mutant("exec/plan.py", '"input": vars(recipe.input),', "", "the input options (text_field...) left out of "
            "the stage fingerprint", FINGERPRINT),
+    Mutant("exec/plan.py", '"inputs": [(f.rel, f.size, f.xxh3) for f in files],',
+           '"inputs": [(f.rel, f.size, f.mtime_ns) for f in files],', "inputs fingerprinted by size and mtime, "
+           "not content", CONTENT),
+    Mutant("io/reserved.py", '"dup_of", "score", "cluster_size")', '"dup_of", "cluster_size")',
+           "an input column `score` is not refused", HARDENING),
+    Mutant("io/csvfile.py", "column_types={n: pa.string() for n in names}", "column_types={}",
+           "CSV values typed by guessing again", HARDENING),
+    Mutant("io/decode.py", 'raise EOFError("the file ends inside a zstd frame")', "return 0",
+           "a truncated zstd file read silently", HARDENING),
     Mutant("ops/text/pii.py", "def _valid_ip(text: str) -> bool:\n",
            "def _valid_ip(text: str) -> bool:\n    return True\n", "pii: every IP-like string is an address", PII),
     Mutant("ops/text/pii.py", "if _DATE_LIKE.match(text):", "if False:", "pii: the date guard of phones is off", PII),

@@ -53,7 +53,8 @@ def test_inspect_after_a_rerun_shows_the_compute_time_beside_the_rerun(recipe, t
     assert main(["inspect", str(tmp_path / "out")]) == 0
     compute = sum(s["seconds"] for s in first["stages"])
     n = len(first["stages"])
-    assert f"(this run; {n} of {n} stages reused; computing every stage took {compute:.1f} s)" in capsys.readouterr().out
+    note = f"(this run; {n} of {n} stages reused; computing every stage took {compute:.1f} s)"
+    assert note in capsys.readouterr().out
     html = (tmp_path / "out" / "report.html").read_text()
     assert f"computing every stage took {compute:.1f} s" in html
 

@@ -14,6 +14,7 @@ import yaml
 
 from .errors import RecipeError
 from .evaluation import EvalConfig
+from .io.declared import check_column_types
 from .ops.base import Op
 from .ops.registry import build_op
 from .params import Param, closest, validate_params
@@ -28,6 +29,8 @@ INPUT_PARAMS = {
                       "else derived from the file path and record number", nullable=True),
     "on_error": Param(str, "raise", "bad records: stop with an error, or set them aside in removed/",
                       choices=("raise", "quarantine")),
+    "columns": Param(dict, {}, "Arrow types of input columns, e.g. {year: int64} (CSV values are read as "
+                     "strings unless declared; the id and the text are always strings)"),
 }
 OUTPUT_PARAMS = {
     "path": Param(str, None, "output directory, relative to the recipe file"),
@@ -55,6 +58,7 @@ class InputConfig:
     text_field: str = "text"
     id_field: str | None = None
     on_error: str = "raise"
+    columns: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,7 @@ class Recipe:
 
     def __post_init__(self) -> None:
         self.input = _section(self.input, InputConfig, INPUT_PARAMS, "input")
+        check_column_types(self.input.columns, text_field=self.input.text_field, id_field=self.input.id_field)
         self.output = _section(self.output, OutputConfig, OUTPUT_PARAMS, "output")
         self.executor = _section(self.executor, ExecutorConfig, EXECUTOR_PARAMS, "executor")
         _check_auto_int("executor.workers", self.executor.workers)

@@ -109,7 +109,7 @@ def _manifest(plan: Plan, metas: list[dict], counts: dict, final_fp: str, second
         "recipe": recipe.to_dict(),
         "seed": recipe.seed,
         "workers": plan.workers,
-        "inputs": [{"path": f.rel, "bytes": f.size, "mtime_ns": f.mtime_ns} for f in plan.files],
+        "inputs": [{"path": f.rel, "bytes": f.size, "mtime_ns": f.mtime_ns, "xxh3": f.xxh3} for f in plan.files],
         "stages": [stage_summary(m) for m in metas],
         "steps": steps,
         "counts": counts,

@@ -122,7 +122,8 @@ class LocalExecutor:
     def _ingest(self, stage: Stage, stage_dir: Path) -> dict:
         recipe = self.plan.recipe
         opts = ReadOptions(text_field=recipe.input.text_field, id_field=recipe.input.id_field,
-                           on_error=recipe.input.on_error, batch_rows=self.plan.shard_rows)
+                           on_error=recipe.input.on_error, batch_rows=self.plan.shard_rows,
+                           columns=tuple(recipe.input.columns.items()), reserved=True)
         tasks = []
         for i, f in enumerate(self.plan.files):
             spans = jsonl_spans(f.path)

@@ -11,12 +11,14 @@ import hashlib
 import json
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._version import __version__
 from ..errors import InputError, ResourceError
-from ..io.files import is_hf_dataset_dir, list_input_files
+from ..io.files import content_hash, is_hf_dataset_dir, list_input_files
+from ..io.probe import probe_input
 from ..recipe import Recipe, Step
 
 __all__ = ["Stage", "Plan", "make_plan", "InputFile"]
@@ -28,10 +30,13 @@ _MAIN_BASE_MB = 250
 
 @dataclass(frozen=True)
 class InputFile:
+    """An input file (or HF dataset directory): ``xxh3`` is the xxh3-128 of its content."""
+
     path: Path
     rel: str
     size: int
     mtime_ns: int
+    xxh3: str
 
 
 @dataclass
@@ -123,19 +128,25 @@ def check_fits(plan: Plan) -> None:
 
 
 def _input_files(recipe: Recipe) -> list[InputFile]:
+    """The input files, each checked at its start (``probe_input``) and hashed by content."""
     paths = list_input_files(recipe.input.path, recipe.base_dir)
     out = recipe.output_dir
     paths = [p for p in paths if p != out and out not in p.parents]  # a run never reads its own output
     if not paths:
         raise InputError(f"input {recipe.input.path!r} holds only files of the output directory {out}.")
     root = Path(os.path.commonpath([p if p.is_dir() else p.parent for p in paths]))
-    out = []
-    for path in paths:
+    rels = [str(path.relative_to(root)) if path != root else path.name for path in paths]
+    for path, rel in zip(paths, rels):
+        probe_input(path, rel, text_field=recipe.input.text_field, id_field=recipe.input.id_field,
+                    columns=recipe.input.columns)
+    with ThreadPoolExecutor(min(8, len(paths))) as pool:  # file reads and xxh3 release the GIL
+        hashes = list(pool.map(content_hash, paths))
+    files = []
+    for path, rel, digest in zip(paths, rels, hashes):
         stat = path.stat()
         size = _dir_size(path) if is_hf_dataset_dir(path) else stat.st_size
-        rel = str(path.relative_to(root)) if path != root else path.name
-        out.append(InputFile(path, rel, size, stat.st_mtime_ns))
-    return out
+        files.append(InputFile(path, rel, size, stat.st_mtime_ns, digest))
+    return files
 
 
 def _dir_size(path: Path) -> int:
@@ -165,7 +176,7 @@ def _cut_stages(recipe: Recipe, files: list[InputFile], shard_rows: int) -> list
             groups.append(("row", [step]))
     base = {
         "version": __version__,
-        "inputs": [(f.rel, f.size, f.mtime_ns) for f in files],
+        "inputs": [(f.rel, f.size, f.xxh3) for f in files],
         "input": vars(recipe.input),
         "shard_rows": shard_rows,
         "seed": recipe.seed,
@@ -179,13 +190,12 @@ def _cut_stages(recipe: Recipe, files: list[InputFile], shard_rows: int) -> list
 
 
 def _file_signatures(op) -> list:
-    """``[[(path, size, mtime_ns), ...]]`` of the files the op reads besides the records, or
-    ``[]`` when it reads none (so that such steps keep their fingerprints)."""
+    """``[[(path, xxh3 of the content), ...]]`` of the files the op reads besides the records,
+    or ``[]`` when it reads none (so that such steps keep their fingerprints)."""
     files = op.input_files()
     if not files:
         return []
-    stats = [(str(f), *((f.stat().st_size, f.stat().st_mtime_ns) if f.exists() else (None, None))) for f in files]
-    return [stats]
+    return [[(str(f), content_hash(f) if f.exists() else None) for f in files]]
 
 
 def _estimate(plan: Plan, records: int, record_bytes: float) -> dict:
@@ -221,17 +231,20 @@ def _expansion(path: Path) -> float:
 
 def _sample_record_bytes(path: Path) -> float:
     """Mean bytes per record over the first records of a JSONL/CSV file (1000 for others)."""
+    from ..io.decode import DECOMPRESS_ERRORS, open_binary
     from ..io.files import detect_format
-    from ..io.readers import _open_binary
 
     if path.is_dir() or detect_format(path) not in ("jsonl", "csv"):
         return 1000.0
     sizes = []
-    with _open_binary(path) as handle:
-        for line in handle:
-            sizes.append(len(line))
-            if len(sizes) >= 1000:
-                break
+    try:
+        with open_binary(path, path.name) as handle:
+            for line in handle:
+                sizes.append(len(line))
+                if len(sizes) >= 1000:
+                    break
+    except DECOMPRESS_ERRORS:  # a file truncated after its first lines: the reader names it
+        pass
     return max(1.0, sum(sizes) / max(1, len(sizes)))
 
 

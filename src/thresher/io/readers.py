@@ -7,7 +7,6 @@ A bad record raises an ``InputError`` naming the file and line, or, with
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 from dataclasses import dataclass
@@ -19,8 +18,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import InputError
+from .declared import cast_declared
+from .decode import DECOMPRESS_ERRORS, UTF8_BOM, check_text_head, decompress_error, open_binary
 from .files import detect_format, is_hf_dataset_dir
 from .output import output_columns, output_parts, read_output_file  # their home; imported from here too
+from .records import QUARANTINE_HINT, BadRecord, Chunk, ReadOptions, bad_record, check_reserved
+from .reserved import SOURCE_COLUMN
+from .tables import read_arrow, read_csv, read_hf_dataset, read_parquet
 
 try:  # orjson is ~5x faster than json on these lines; both give the same values
     import orjson
@@ -33,33 +37,6 @@ except ImportError:  # pragma: no cover
 
 __all__ = ["BadRecord", "ReadOptions", "read_batches", "read_output_file", "output_columns", "output_parts",
            "SOURCE_COLUMN"]
-
-SOURCE_COLUMN = "th_source"
-_QUARANTINE_HINT = "(Set input.on_error: quarantine to set such records aside.)"
-
-
-@dataclass(frozen=True)
-class ReadOptions:
-    """How to map an input's fields: which one is the text, which the id; what to do on errors."""
-
-    text_field: str = "text"
-    id_field: str | None = None
-    on_error: str = "raise"
-    batch_rows: int = 10_000
-
-
-@dataclass(frozen=True)
-class BadRecord:
-    """A record that could not be read; it goes to removed/ with ``reason``."""
-
-    id: str
-    text: str
-    source: str
-    reason: str
-
-
-Chunk = tuple[pa.RecordBatch | None, list[BadRecord]]
-
 
 #: Uncompressed JSONL files larger than this are read in ranges of this many bytes, in parallel.
 RANGE_BYTES = 16 << 20
@@ -113,16 +90,18 @@ def read_batches(path: Path, rel: str, opts: ReadOptions, span: Span | None = No
         yield from _read_jsonl(path, rel, opts, span)
         return
     if is_hf_dataset_dir(path):
-        reader = _read_hf_dataset(path, rel, opts)
+        reader = read_hf_dataset(path, rel, opts)
     else:
         fmt = detect_format(path)
         if path.stat().st_size == 0:
             raise InputError(f"{rel}: the file is empty; remove it from the input or add records.")
-        reader = {"jsonl": _read_jsonl, "parquet": _read_parquet, "csv": _read_csv, "arrow": _read_arrow}[fmt](
+        reader = {"jsonl": _read_jsonl, "parquet": read_parquet, "csv": read_csv, "arrow": read_arrow}[fmt](
             path, rel, opts
         )
     any_records = False
     for batch, bad in reader:
+        if opts.columns and batch is not None:
+            batch, bad = _declared_types(batch, bad, opts)
         any_records = any_records or bool(bad) or (batch is not None and batch.num_rows > 0)
         yield batch, bad
     if not any_records:
@@ -130,17 +109,6 @@ def read_batches(path: Path, rel: str, opts: ReadOptions, span: Span | None = No
 
 
 # --- JSONL ---------------------------------------------------------------------------------
-
-
-def _open_binary(path: Path) -> io.BufferedIOBase:
-    name = path.name.lower()
-    if name.endswith(".gz"):
-        return gzip.open(path, "rb")
-    if name.endswith(".zst"):
-        import zstandard
-
-        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True))
-    return open(path, "rb")
 
 
 def _read_jsonl(path: Path, rel: str, opts: ReadOptions, span: Span | None = None) -> Iterator[Chunk]:
@@ -153,13 +121,33 @@ def _read_jsonl(path: Path, rel: str, opts: ReadOptions, span: Span | None = Non
     elif not path.name.lower().endswith((".gz", ".zst")):  # small (a large one comes in spans)
         data = path.read_bytes()
     if data is not None:
+        check_text_head(data, rel)
+        if first_line == 1 and data.startswith(UTF8_BOM):
+            data = data[len(UTF8_BOM):]
         offset = 0
         for batch, offset, line in _arrow_jsonl(data, rel, opts, first_line):  # noqa: B007 (used after)
             yield batch, []
         if offset:
             data, first_line = data[offset:], line
-    yield from _read_jsonl_lines(io.BytesIO(data) if data is not None else _open_binary(path), rel, opts,
-                                 first_line)
+    yield from _read_jsonl_lines(io.BytesIO(data) if data is not None else _open_text_stream(path, rel), rel,
+                                 opts, first_line)
+
+
+def _open_text_stream(path: Path, rel: str) -> io.BufferedIOBase:
+    """A compressed JSONL file's decompressed stream, checked for UTF-16, past a UTF-8 BOM."""
+    handle = open_binary(path, rel)
+    try:
+        head = handle.peek(4096)[:4096]
+        check_text_head(head, rel)
+        if head.startswith(UTF8_BOM):
+            handle.read(len(UTF8_BOM))
+    except DECOMPRESS_ERRORS as exc:
+        handle.close()
+        raise decompress_error(exc, rel, path) from None
+    except InputError:
+        handle.close()
+        raise
+    return handle
 
 
 def _arrow_jsonl(data: bytes, rel: str, opts: ReadOptions,
@@ -217,7 +205,7 @@ def _arrow_batch(chunk: bytes, lines: int, rel: str, opts: ReadOptions, first_li
         if column.type == pa.float64() and len(column) > column.null_count and \
                 pc.max(pc.abs(column)).as_py() >= 2.0 ** 53:
             return None
-    _check_reserved(keys, rel, opts)
+    check_reserved(keys, rel, opts)
     arrays = {"id": ids.cast(pa.string()), "text": text, **{key: table.column(key) for key in keys},
               SOURCE_COLUMN: numbers}
     return pa.Table.from_pydict(arrays).combine_chunks().to_batches()[0]
@@ -255,8 +243,8 @@ def _read_jsonl_lines(handle, rel: str, opts: ReadOptions, first_line: int) -> I
                 if len(rows) + len(bad) >= opts.batch_rows:
                     yield _rows_to_batch(rows, lines, rel, opts, bad), bad
                     rows, lines, bad = [], [], []
-        except (OSError, EOFError) as exc:  # truncated gzip/zstd, not a gzip file...
-            raise InputError(f"{rel}: cannot decompress/read the file: {exc}") from None
+        except DECOMPRESS_ERRORS as exc:  # a truncated or corrupt gzip/zstd file
+            raise decompress_error(exc, rel, Path(rel)) from None
     if rows or bad:
         yield _rows_to_batch(rows, lines, rel, opts, bad), bad
 
@@ -284,12 +272,12 @@ def _parse_line(raw: bytes, rel: str, lineno: int, opts: ReadOptions, bad: list[
             problem = f"malformed JSON ({exc})"
         except UnicodeDecodeError as uexc:
             problem = f"invalid UTF-8 at byte {uexc.start} of the line"
-        return _bad(where, raw, problem, opts, bad)
+        return bad_record(where, raw, problem, opts, bad)
     if not isinstance(obj, dict):
-        return _bad(where, raw, f"expected a JSON object, got {type(obj).__name__}", opts, bad)
+        return bad_record(where, raw, f"expected a JSON object, got {type(obj).__name__}", opts, bad)
     problem = _check_fields(obj, opts)
     if problem:
-        return _bad(where, raw, problem, opts, bad)
+        return bad_record(where, raw, problem, opts, bad)
     return obj
 
 
@@ -310,14 +298,6 @@ def _check_fields(obj: dict, opts: ReadOptions) -> str | None:
     return None
 
 
-def _bad(where: str, raw: bytes | str, problem: str, opts: ReadOptions, bad: list[BadRecord]) -> None:
-    if opts.on_error != "quarantine":
-        raise InputError(f"{where}: {problem}. {_QUARANTINE_HINT}")
-    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
-    bad.append(BadRecord(id=where, text=text.rstrip("\n"), source=where, reason=f"invalid input: {problem}"))
-    return None
-
-
 def _rows_to_batch(rows: list[dict], lines: list[int], rel: str, opts: ReadOptions,
                    bad: list[BadRecord]) -> pa.RecordBatch | None:
     if not rows:
@@ -335,7 +315,7 @@ def _rows_to_batch(rows: list[dict], lines: list[int], rel: str, opts: ReadOptio
         if conflicts:
             if opts.on_error != "quarantine":
                 i, problem = conflicts[0]
-                raise InputError(f"{rel}:{lines[i]}: {problem}. {_QUARANTINE_HINT}")
+                raise InputError(f"{rel}:{lines[i]}: {problem}. {QUARANTINE_HINT}")
             for i, problem in conflicts:
                 raw = json.dumps(rows[i], ensure_ascii=False)
                 bad.append(BadRecord(f"{rel}:{lines[i]}", raw, f"{rel}:{lines[i]}", f"invalid input: {problem}"))
@@ -343,7 +323,7 @@ def _rows_to_batch(rows: list[dict], lines: list[int], rel: str, opts: ReadOptio
             keep = [i for i in keep if i not in drop]
             return _rows_to_batch([rows[i] for i in keep], [lines[i] for i in keep], rel, opts, bad)
     arrays[SOURCE_COLUMN] = pa.array([f"{rel}:{n}" for n in lines], pa.string())
-    _check_reserved(keys, rel, opts)
+    check_reserved(keys, rel, opts)
     return pa.RecordBatch.from_pydict(arrays)
 
 
@@ -386,123 +366,10 @@ def _record_id(obj: dict, rel: str, n: int, opts: ReadOptions) -> str:
     return f"{rel}:{n}"
 
 
-def _check_reserved(keys: list[str], rel: str, opts: ReadOptions) -> None:
-    for key in keys:
-        if key in ("text", "removed_by", "reason", SOURCE_COLUMN) and key != opts.text_field:
-            raise InputError(
-                f"{rel}: input column {key!r} clashes with a column thresher writes; "
-                f"rename it, or set text_field: {key} if it is the text."
-            )
-
-
-# --- Arrow-native formats (Parquet, CSV, Arrow/HF datasets) --------------------------------
-
-
-def _read_parquet(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
-    import pyarrow.parquet as pq
-
-    try:
-        pfile = pq.ParquetFile(path)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(f"{rel}: not a readable Parquet file ({exc}).") from None
-    yield from _finish_batches(pfile.iter_batches(batch_size=opts.batch_rows), rel, opts)
-
-
-def _read_csv(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
-    import pyarrow.csv as pcsv
-
-    convert = pcsv.ConvertOptions(column_types={opts.text_field: pa.string()}, strings_can_be_null=False)
-    try:
-        reader = pcsv.open_csv(path, convert_options=convert, read_options=pcsv.ReadOptions(block_size=1 << 22))
-        yield from _finish_batches(_rebatch(reader, opts.batch_rows), rel, opts, line_offset=1)
-    except pa.ArrowInvalid as exc:
-        raise InputError(f"{rel}: malformed CSV ({exc}).") from None
-
-
-def _read_arrow(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
-    try:
-        reader = pa.ipc.open_stream(path)
-    except pa.ArrowInvalid:
-        try:
-            reader = pa.ipc.open_file(path)
-            reader = (reader.get_batch(i) for i in range(reader.num_record_batches))
-        except pa.ArrowInvalid as exc:
-            raise InputError(f"{rel}: not a readable Arrow file ({exc}).") from None
-    yield from _finish_batches(_rebatch(reader, opts.batch_rows), rel, opts)
-
-
-def _read_hf_dataset(path: Path, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
-    state = json.loads((path / "state.json").read_text())
-    files = [path / f["filename"] for f in state.get("_data_files", [])]
-    if not files:
-        raise InputError(f"{rel}: HF dataset directory lists no data files in state.json.")
-
-    def batches():
-        for file in files:
-            yield from pa.ipc.open_stream(file)
-
-    yield from _finish_batches(_rebatch(batches(), opts.batch_rows), rel, opts)
-
-
-def _rebatch(batches, rows: int) -> Iterator[pa.RecordBatch]:
-    pending: list[pa.RecordBatch] = []
-    count = 0
-    for batch in batches:
-        pending.append(batch)
-        count += batch.num_rows
-        while count >= rows:
-            table = pa.Table.from_batches(pending)
-            yield table.slice(0, rows).combine_chunks().to_batches()[0]
-            rest = table.slice(rows)
-            pending, count = rest.to_batches(), rest.num_rows
-    if count:
-        yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
-
-
-def _finish_batches(batches, rel: str, opts: ReadOptions, line_offset: int = 0) -> Iterator[Chunk]:
-    start = 1 + line_offset
-    for batch in batches:
-        yield _finish_batch(batch, rel, opts, start)
-        start += batch.num_rows
-
-
-def _finish_batch(batch: pa.RecordBatch, rel: str, opts: ReadOptions, start: int) -> Chunk:
-    names = batch.schema.names
-    if opts.text_field not in names:
-        raise InputError(f"{rel}: no column {opts.text_field!r}; is `text_field` correct? Columns: {names}")
-    text = batch.column(opts.text_field)
-    if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
-        raise InputError(f"{rel}: column {opts.text_field!r} must hold strings, got {text.type}.")
-    numbers = [f"{rel}:{n}" for n in range(start, start + batch.num_rows)]
-    ids = _arrow_ids(batch, numbers, rel, opts)
-    cols = {"id": ids, "text": text.cast(pa.string())}
-    skip = {opts.text_field, opts.id_field or "id"}
-    for name in names:
-        if name not in skip:
-            cols[name] = batch.column(name)
-    _check_reserved([n for n in names if n not in skip], rel, opts)
-    cols[SOURCE_COLUMN] = pa.array(numbers, pa.string())
-    out = pa.RecordBatch.from_pydict(cols)
-    null_rows = [i for i, v in enumerate(text.is_null().to_pylist()) if v] if text.null_count else []
-    if not null_rows:
-        return out, []
-    problem = f"text field {opts.text_field!r} is null"
-    if opts.on_error != "quarantine":
-        raise InputError(f"{numbers[null_rows[0]]}: {problem}. {_QUARANTINE_HINT}")
-    bad = [BadRecord(ids[i].as_py(), "", numbers[i], f"invalid input: {problem}") for i in null_rows]
-    return out.filter(pc.invert(text.is_null())), bad
-
-
-def _arrow_ids(batch: pa.RecordBatch, numbers: list[str], rel: str, opts: ReadOptions) -> pa.Array:
-    field = opts.id_field or ("id" if "id" in batch.schema.names else None)
-    if field is None:
-        return pa.array(numbers, pa.string())
-    if field not in batch.schema.names:
-        raise InputError(f"{rel}: no column {field!r}; is `id_field` correct? Columns: {batch.schema.names}")
-    ids = batch.column(field)
-    if ids.null_count:
-        first = ids.is_null().to_pylist().index(True)
-        raise InputError(f"{numbers[first]}: id field {field!r} is null.")
-    if not (pa.types.is_string(ids.type) or pa.types.is_integer(ids.type) or pa.types.is_large_string(ids.type)):
-        raise InputError(f"{rel}: id column {field!r} must hold strings or integers, got {ids.type}.")
-    return ids.cast(pa.string())
+def _declared_types(batch: pa.RecordBatch, bad: list[BadRecord], opts: ReadOptions) -> Chunk:
+    """Cast the declared columns; a value that does not fit is a bad record (or an error)."""
+    cast, failed = cast_declared(batch, opts.columns)
+    bad = list(bad)
+    for row, problem in failed:
+        bad_record(batch.column(SOURCE_COLUMN)[row].as_py(), batch.column("text")[row].as_py(), problem, opts, bad)
+    return cast, bad

@@ -189,7 +189,7 @@ class Op:
             self._config[name] = resolved
 
     def input_files(self) -> list[Path]:
-        """Files the op reads besides the records (e.g. an eval set): their sizes and mtimes go
+        """Files the op reads besides the records (e.g. an eval set): their content hashes go
         into the stage fingerprint, so that editing one recomputes the step."""
         return []
 

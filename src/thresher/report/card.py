@@ -16,7 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 import yaml
 
-from ..io.readers import output_parts, read_output_file
+from ..io.output import output_parts, read_output_file
 from ..io.writers import OUTPUT_SUFFIX
 from .stats import LANGUAGE_COLUMN, eval_label, output_distributions
 from .summary import removed_rows

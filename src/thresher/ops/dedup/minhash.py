@@ -18,8 +18,15 @@ from ..base import GlobalOp, KeyParts, OpContext, reason
 from ..registry import register_op
 from . import lsh
 from .keep import KEEP_PARAMS, priority_column, ranked, representatives, verified_representatives
-from .lsh_tasks import (LinkRule, exact_links, exact_similarity, matrix, partitions_for, sharded_components,
-                        signature_agreement)
+from .lsh_tasks import (
+    LinkRule,
+    exact_links,
+    exact_similarity,
+    matrix,
+    partitions_for,
+    sharded_components,
+    signature_agreement,
+)
 from .spill import Clusters, Partitions, SignatureStore, memory_budget
 
 __all__ = ["DedupMinhash"]

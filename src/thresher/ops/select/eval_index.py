@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ...errors import InputError, RecipeError
+from ...io.files import content_hash
 from ...io.readers import ReadOptions, read_batches
 from ..dedup.lsh import word_ngrams
 from ..text.ngrams import word_chunks
@@ -85,10 +86,7 @@ class IndexSpec:
 
     def key(self) -> str:
         self.check_files()
-        files = []
-        for p in self.paths:
-            st = Path(p).stat()
-            files.append((os.path.abspath(p), st.st_size, st.st_mtime_ns))
+        files = [(os.path.abspath(p), content_hash(Path(p))) for p in self.paths]  # content, not mtime
         blob = json.dumps([_FORMAT, self.n, self.text_field, self.id_field, files])
         return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
