@@ -122,7 +122,7 @@ METRICS = [  # key, header, format
 
 
 def write_unlabelled(pool: list[dict], path: Path) -> None:
-    """``id`` and ``text`` only; rewritten only when different (its mtime is in the fingerprints)."""
+    """``id`` and ``text`` only; rewritten only when different (an unchanged file keeps the stages' fingerprints)."""
     data = "".join(json.dumps({"id": r["id"], "text": r["text"]}, ensure_ascii=False) + "\n" for r in pool)
     if path.exists() and path.read_text(encoding="utf-8") == data:
         return

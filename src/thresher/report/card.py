@@ -105,8 +105,8 @@ def render_card(manifest: dict, out: Path | None = None, stats: dict | None = No
              f"{c['kept']:,} of {c['input']:,} input records kept, {c['removed']:,} removed "
              "(every removed record is in `removed/` with the step and the reason).", "",
              _load_hint(manifest), "",
-             "## Sources", "", "| file | bytes | mtime_ns |", "|---|---:|---:|"]
-    lines += [f"| {_md(f['path'])} | {f['bytes']:,} | {f['mtime_ns']} |" for f in manifest["inputs"]]
+             "## Sources", "", "| file | bytes | xxh3-128 |", "|---|---:|---|"]
+    lines += [f"| {_md(f['path'])} | {f['bytes']:,} | {f.get('xxh3', '')} |" for f in manifest["inputs"]]
     lines += ["", f"Output fingerprint (input files, steps, parameters, seed, version): "
               f"`{manifest.get('final_fingerprint', '?')}`."]
     for column, d in stats.items():
