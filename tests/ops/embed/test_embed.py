@@ -1,6 +1,7 @@
 """embed: vectors equal the model's, the cache makes reruns encode nothing, precomputed vectors,
 and clear errors."""
 
+import os
 import shutil
 
 import numpy as np
@@ -253,3 +254,18 @@ def test_the_embed_bar_is_live_with_a_total(tmp_path, monkeypatch, capsys):
     capsys.readouterr()
     run(recipe, progress=True, fresh=True)  # everything cached: no encode bar
     assert "embed (encode)" not in capsys.readouterr().err
+
+
+def test_a_local_model_rewritten_with_the_same_size_and_mtime_gets_a_new_id(tmp_path):
+    from thresher.ops.embed.encoders import model_id
+
+    model = tmp_path / "model"
+    model.mkdir()
+    weights = model / "weights.bin"
+    weights.write_bytes(b"\x01" * 1000)
+    before = model_id(str(model))
+    stat = weights.stat()
+    weights.write_bytes(b"\x02" * 1000)  # retrained: same size
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # and the old mtime, as rsync -t or a checkout
+    assert model_id(str(model)) != before
+    assert model_id(str(model)) == model_id(str(model))

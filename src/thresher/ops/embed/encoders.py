@@ -8,7 +8,6 @@ produced them (it is part of each cache key). Models load offline (``HF_HUB_OFFL
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import os
 import shutil
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import MissingDependencyError, RecipeError, require
+from ...io.files import content_hash
 
 __all__ = ["Encoder", "load_encoder", "model_id", "minilm_path", "static_model_dir", "l2_normalize"]
 
@@ -87,7 +87,14 @@ def model_id(model: str, pca_dims: int | None = 256) -> str:
     if not path.is_dir():
         raise RecipeError(f"embed.model: {model!r} is not 'minilm', 'static' or a local directory holding a "
                           "sentence-transformers model.")
-    return f"st:{path.resolve().name}:{_dir_fingerprint(path)}"
+    stats = tuple((str(p), *_stat_key(p)) for p in sorted(path.rglob("*")) if p.is_file())
+    return f"st:{path.resolve().name}:{_dir_fingerprint(path.resolve(), stats)}"
+
+
+def _stat_key(path: Path) -> tuple:
+    """What changes whenever a file is written (its ctime, which no copy tool can set back)."""
+    st = path.stat()
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 def _version(package: str) -> str:
@@ -157,9 +164,9 @@ def _distill(target: Path, pca_dims: int | None) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _dir_fingerprint(path: Path) -> str:
-    """A short hash of a model directory's file names and sizes (not contents: models are big)."""
-    h = hashlib.sha256()
-    for f in sorted(p for p in path.rglob("*") if p.is_file()):
-        h.update(f"{f.relative_to(path)}:{f.stat().st_size}\n".encode())
-    return h.hexdigest()[:12]
+@lru_cache(maxsize=32)
+def _dir_fingerprint(path: Path, stats: tuple) -> str:
+    """A short hash of a model directory's content (file names, sizes and bytes: a model retrained
+    into the same files must not reuse the old model's cached vectors). ``stats`` only keys this
+    process's memo, so that the files are hashed once while they stay unwritten."""
+    return content_hash(path)[:16]
