@@ -184,4 +184,5 @@ def test_ctrl_c_in_the_first_second(tmp_path, delay):
     time.sleep(delay)  # imports, planning, the fork server's own imports
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "Traceback" not in err.decode(), err.decode()
+    # 130, or killed by the SIGINT itself when it lands during interpreter shutdown: a shell sees 130 either way
+    assert proc.returncode in (130, -signal.SIGINT) and "Traceback" not in err.decode(), err.decode()
