@@ -7,15 +7,63 @@ import os
 
 import pyarrow as pa
 
-from ...errors import MissingDependencyError
-from ...params import Param
+from ...errors import MissingDependencyError, RecipeError
+from ...params import Param, closest
 from ..base import OpContext, RowOp, RowResult, reason
 from ..columns import set_columns
 from ..registry import register_op
 
-__all__ = ["Language", "load_lid_model"]
+__all__ = ["Language", "load_lid_model", "LID176_CODES"]
 
 _LABEL = len("__label__")
+
+#: The 176 labels of lid.176 (without ``__label__``), so that a recipe is checked without loading
+#: the model; tests/ops/text/test_language.py asserts that they are the model's.
+LID176_CODES = frozenset("""
+af als am an ar arz as ast av az azb ba bar bcl be bg bh bn bo bpy br bs bxr ca cbk ce ceb ckb co cs
+cv cy da de diq dsb dty dv el eml en eo es et eu fa fi fr frr fy ga gd gl gn gom gu gv he hi hif hr
+hsb ht hu hy ia id ie ilo io is it ja jbo jv ka kk km kn ko krc ku kv kw ky la lb lez li lmo lo lrc
+lt lv mai mg mhr min mk ml mn mr mrj ms mt mwl my myv mzn nah nap nds ne new nl nn no oc or os pa
+pam pfl pl pms pnb ps pt qu rm ro ru rue sa sah sc scn sco sd sh si sk sl so sq sr su sv sw ta te tg
+th tk tl tr tt tyv ug uk ur uz vec vep vi vls vo wa war wuu xal xmf yi yo yue zh
+""".split())
+
+#: English names of common languages, for suggestions (``english`` -> ``en``).
+_NAMES = {
+    "afrikaans": "af", "arabic": "ar", "basque": "eu", "bengali": "bn", "bulgarian": "bg", "catalan": "ca",
+    "chinese": "zh", "mandarin": "zh", "cantonese": "yue", "croatian": "hr", "czech": "cs", "danish": "da",
+    "dutch": "nl", "english": "en", "esperanto": "eo", "estonian": "et", "finnish": "fi", "french": "fr",
+    "galician": "gl", "georgian": "ka", "german": "de", "greek": "el", "gujarati": "gu", "hebrew": "he",
+    "hindi": "hi", "hungarian": "hu", "icelandic": "is", "indonesian": "id", "irish": "ga", "italian": "it",
+    "japanese": "ja", "kannada": "kn", "kazakh": "kk", "korean": "ko", "latin": "la", "latvian": "lv",
+    "lithuanian": "lt", "malay": "ms", "malayalam": "ml", "marathi": "mr", "nepali": "ne", "norwegian": "no",
+    "persian": "fa", "farsi": "fa", "polish": "pl", "portuguese": "pt", "punjabi": "pa", "romanian": "ro",
+    "russian": "ru", "serbian": "sr", "slovak": "sk", "slovenian": "sl", "spanish": "es", "swahili": "sw",
+    "swedish": "sv", "tagalog": "tl", "tamil": "ta", "telugu": "te", "thai": "th", "turkish": "tr",
+    "ukrainian": "uk", "urdu": "ur", "uzbek": "uz", "vietnamese": "vi", "welsh": "cy", "yiddish": "yi",
+}
+
+
+def language_code(value: str, owner: str = "language.keep") -> str:
+    """A lid.176 code for ``value``: codes are matched case-insensitively (``EN`` -> ``en``);
+    anything else (a name, a locale, a typo) is a ``RecipeError`` suggesting the code.
+
+    >>> language_code("EN")
+    'en'
+    >>> language_code("english")
+    Traceback (most recent call last):
+    ...
+    thresher.errors.RecipeError: language.keep: 'english' is not a language code of the lid.176 model. Did you mean 'en'? ...
+    """
+    code = value.strip().lower()
+    if code in LID176_CODES:
+        return code
+    base = code.replace("-", "_").split("_")[0]
+    guess = _NAMES.get(code) or (base if base in LID176_CODES else None)
+    hint = f" Did you mean {guess!r}?" if guess else closest(code, LID176_CODES)
+    raise RecipeError(f"{owner}: {value!r} is not a language code of the lid.176 model.{hint} "
+                      "Codes are ISO 639 (mostly two letters), e.g. en, fr, de, zh; the 176 codes: "
+                      "`python -c 'from thresher.ops.text.language import LID176_CODES; print(sorted(LID176_CODES))'`.")
 
 
 @functools.lru_cache(maxsize=1)
@@ -57,6 +105,14 @@ class Language(RowOp):
     }
     writes = ("th_language", "th_language_score")
     thresholds = {"th_language_score": ("min_score",)}
+
+    def validate(self) -> None:
+        """Language codes are normalized to lid.176's lower case (``EN`` -> ``en``); a name such
+        as ``english`` or an unknown code is refused with a suggestion (it would remove every
+        record)."""
+        if self.keep is not None:
+            self.keep = [language_code(v) for v in self.keep]
+            self._config["keep"] = self.keep
 
     def process(self, batch: pa.RecordBatch, ctx: OpContext) -> RowResult:
         model = self._model()
