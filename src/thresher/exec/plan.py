@@ -20,6 +20,7 @@ from ..errors import InputError, ResourceError
 from ..io.files import content_hash, is_hf_dataset_dir, list_input_files
 from ..io.probe import probe_input
 from ..recipe import Recipe, Step
+from .prerequisites import check_prerequisites
 
 __all__ = ["Stage", "Plan", "make_plan", "InputFile"]
 
@@ -95,6 +96,7 @@ class Plan:
 def make_plan(recipe: Recipe, *, workers: int | None = None) -> Plan:
     """Resolve the input files, cut the stages, fingerprint them and estimate resources."""
     files = _input_files(recipe)
+    check_prerequisites(recipe, [f.path for f in files])
     n_workers = workers or _resolve_workers(recipe.executor.workers)
     record_bytes = _sample_record_bytes(files[0].path) if files else 1000.0
     records = max(1, int(sum(f.size * _expansion(f.path) for f in files) / record_bytes))

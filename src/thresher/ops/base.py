@@ -193,6 +193,30 @@ class Op:
         into the stage fingerprint, so that editing one recomputes the step."""
         return []
 
+    def needs(self) -> dict[str, str | None]:
+        """The columns this op reads besides ``id`` and ``text``, each with the parameter that
+        names it (None: a fixed column, e.g. ``th_embedding_key``). ``thresher plan`` and ``run``
+        check, before any work, that the input or an earlier step provides each of them."""
+        return {}
+
+    def columns_named(self, columns: Iterable[str]) -> dict[str, str | None]:
+        """``{column: the parameter naming it}`` for ``needs``: the parameter whose value is the
+        column, else one whose expression (``where``, ``expr``...) reads it, else None."""
+        from .filter import expression_columns
+
+        def param_of(column: str) -> str | None:
+            values = {name: getattr(self, name, None) for name in self.params}
+            exact = next((n for n, v in values.items() if v == column), None)
+            return exact or next((n for n, v in values.items() if isinstance(v, str) and _reads(v, column)), None)
+
+        def _reads(expr: str, column: str) -> bool:
+            try:
+                return column in expression_columns(expr)
+            except SyntaxError:
+                return False
+
+        return {c: param_of(c) for c in dict.fromkeys(columns) if c not in ("id", "text")}
+
     def config(self) -> dict[str, Any]:
         """The resolved parameters (defaults filled in), as they go into YAML and fingerprints."""
         return dict(self._config)
@@ -251,6 +275,10 @@ class GlobalOp(Op):
     def memory_bytes(self, records: int, record_bytes: float) -> int:
         """Estimated peak memory of ``decide`` over ``records`` records."""
         return records * 200
+
+    def needs(self) -> dict[str, str | None]:
+        """By default the columns ``keys`` reads (``key_columns``)."""
+        return self.columns_named(self.key_columns() or [])
 
     #: True when ``keys`` and ``apply`` spend their time where the GIL is released (numba
     #: ``nogil`` kernels, Arrow, numpy): the local executor then runs them on threads of its own

@@ -12,7 +12,7 @@ from ..params import Param
 from .base import OpContext, RowOp, RowResult, reason
 from .registry import register_op
 
-__all__ = ["Filter", "compile_expression", "compile_mask", "expression_columns"]
+__all__ = ["Filter", "compile_expression", "compile_mask", "expression_columns", "check_types"]
 
 _COMPARE = {ast.Eq: pc.equal, ast.NotEq: pc.not_equal, ast.Lt: pc.less, ast.LtE: pc.less_equal,
             ast.Gt: pc.greater, ast.GtE: pc.greater_equal}
@@ -31,13 +31,23 @@ def compile_expression(expr: str, owner: str = "filter.expr"):
     ``upper(x)``, ``abs(x)``, ``is_null(x)``, ``x.startswith('..')``, ``x.endswith('..')``,
     ``x.contains('..')``.
     """
-    try:
-        tree = ast.parse(expr, mode="eval")
-    except SyntaxError as exc:
-        msg = f"{owner} is not a valid expression: {exc.msg} at column {exc.offset}: {expr!r}"
-        raise RecipeError(msg) from None
+    tree = _parse(expr, owner)
     _check(tree.body, expr, owner)
+    check_types(expr, {}, owner)
     return lambda batch: _eval(tree.body, batch, owner)
+
+
+def _parse(expr: str, owner: str) -> ast.Expression:
+    """The parsed expression, or a ``RecipeError`` pointing at the error's column (1-based; Python
+    reports an expression that ends too early at column 0: the end is meant)."""
+    try:
+        return ast.parse(expr, mode="eval")
+    except SyntaxError as exc:
+        line = (exc.text or expr).rstrip("\n")
+        column = exc.offset if exc.offset and exc.offset <= len(line) else len(line.rstrip()) + 1
+        where = "at the end" if column > len(line.rstrip()) else f"at column {column}"
+        msg = f"{owner} is not a valid expression: {exc.msg} {where}:\n  {line}\n  {' ' * (column - 1)}^"
+        raise RecipeError(msg) from None
 
 
 def compile_mask(expr: str, owner: str = "filter.expr"):
@@ -53,7 +63,16 @@ def compile_mask(expr: str, owner: str = "filter.expr"):
             value = pa.array([value.as_py()] * batch.num_rows, pa.bool_())
         return pc.fill_null(value, False)
 
-    return mask
+    def checked(batch: pa.RecordBatch) -> pa.Array:
+        try:
+            return mask(batch)
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            columns = ", ".join(f"{n}: {batch.schema.field(n).type}" for n in expression_columns(expr)
+                                if n in batch.schema.names)
+            raise InputError(f"{owner}: cannot evaluate {expr!r} on these records ({columns}): "
+                             f"{str(exc).splitlines()[0]}") from None
+
+    return checked
 
 
 def expression_columns(expr: str) -> list[str]:
@@ -64,6 +83,81 @@ def expression_columns(expr: str) -> list[str]:
     """
     return sorted({node.id for node in ast.walk(ast.parse(expr, mode="eval")) if isinstance(node, ast.Name)}
                   - set(_FUNCS))
+
+
+_NUMBER, _STRING, _BOOL = "a number", "a string", "true/false"
+_RESULTS = {"len": _NUMBER, "lower": _STRING, "upper": _STRING, "abs": _NUMBER, "is_null": _BOOL}
+
+
+def check_types(expr: str, types: dict[str, pa.DataType | None], owner: str = "filter.expr") -> None:
+    """Refuse what Arrow cannot evaluate: a number compared with a string (``len(text) > '5'``),
+    arithmetic on strings, ``len`` of a number. ``types`` holds the column types known when the
+    recipe is planned (``{}``: only constants and functions are typed).
+
+    >>> check_types("len(text) > '5'", {})
+    Traceback (most recent call last):
+    ...
+    thresher.errors.RecipeError: filter.expr: len(text) > '5' compares a number (len(text)) with a string ('5'); ...
+    """
+    _kind(ast.parse(expr, mode="eval").body, types, owner)
+
+
+def _type_kind(dtype: pa.DataType | None) -> str | None:
+    if dtype is None:
+        return None
+    if pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_decimal(dtype):
+        return _NUMBER
+    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
+        return _STRING
+    return _BOOL if pa.types.is_boolean(dtype) else None
+
+
+def _kind(node: ast.AST, types: dict, owner: str) -> str | None:
+    """The kind of value ``node`` gives (None: unknown), checking its parts on the way."""
+    if isinstance(node, ast.Constant):
+        value = node.value
+        return _BOOL if isinstance(value, bool) else _NUMBER if isinstance(value, (int, float)) \
+            else _STRING if isinstance(value, str) else None
+    if isinstance(node, ast.Name):
+        return _type_kind(types.get(node.id))
+    if isinstance(node, ast.Call):
+        args = [_kind(a, types, owner) for a in node.args]
+        if isinstance(node.func, ast.Attribute):
+            _kind(node.func.value, types, owner)
+            return _BOOL
+        if node.func.id in ("len", "lower", "upper") and args and args[0] not in (None, _STRING):
+            raise RecipeError(f"{owner}: {ast.unparse(node)} needs a string, but {ast.unparse(node.args[0])} is "
+                              f"{args[0]}.")
+        return _RESULTS[node.func.id]
+    if isinstance(node, ast.BinOp):
+        left, right = _kind(node.left, types, owner), _kind(node.right, types, owner)
+        _clash(node, (node.left, left), (node.right, right), "mixes", owner)
+        if _STRING in (left, right):
+            raise RecipeError(f"{owner}: {ast.unparse(node)} does arithmetic on a string.")
+        return _NUMBER
+    if isinstance(node, ast.UnaryOp):
+        _kind(node.operand, types, owner)
+        return _BOOL if isinstance(node.op, ast.Not) else _NUMBER
+    if isinstance(node, ast.BoolOp):
+        for value in node.values:
+            _kind(value, types, owner)
+        return _BOOL
+    if isinstance(node, ast.Compare):
+        left = (node.left, _kind(node.left, types, owner))
+        for op, right in zip(node.ops, node.comparators):
+            listed = isinstance(op, (ast.In, ast.NotIn)) and isinstance(right, (ast.List, ast.Tuple))
+            for item in right.elts if listed else [right]:
+                _clash(node, left, (item, _kind(item, types, owner)), "compares", owner)
+            left = (right, None if listed else _kind(right, types, owner))
+        return _BOOL
+    return None
+
+
+def _clash(node: ast.AST, a: tuple[ast.AST, str | None], b: tuple[ast.AST, str | None], what: str,
+           owner: str) -> None:
+    if {a[1], b[1]} == {_NUMBER, _STRING}:
+        raise RecipeError(f"{owner}: {ast.unparse(node)} {what} {a[1]} ({ast.unparse(a[0])}) with {b[1]} "
+                          f"({ast.unparse(b[0])}); numbers are written without quotes, e.g. len(text) > 5.")
 
 
 def _check(node: ast.AST, expr: str, owner: str) -> None:
@@ -160,10 +254,16 @@ class Filter(RowOp):
             raise RecipeError("filter.expr is required, e.g. expr: \"len(text) > 100\".")
         self._cache_fn = compile_mask(self.expr)
 
+    def needs(self) -> dict[str, str | None]:
+        return self.columns_named(expression_columns(self.expr))
+
     def process(self, batch: pa.RecordBatch, ctx: OpContext) -> RowResult:
         if getattr(self, "_cache_fn", None) is None:
             self._cache_fn = compile_mask(self.expr)
-        keep = self._cache_fn(batch)
+        try:
+            keep = self._cache_fn(batch)
+        except InputError as exc:
+            raise InputError(f"step {ctx.step or self.name}: {exc}") from None
         text = reason("filter", f"not ({self.expr})")
         reasons = pc.if_else(keep, pa.scalar(None, pa.string()), pa.scalar(text, pa.string()))
         return RowResult(batch, reasons)

@@ -5,7 +5,7 @@ import pytest
 
 from conftest import make_recipe, read_output, write_jsonl
 from thresher import Recipe, run
-from thresher.errors import InputError, RecipeError
+from thresher.errors import RecipeError
 from thresher.ops.model.harvest import Harvest, harvest
 
 
@@ -51,5 +51,5 @@ def test_bad_harvest_parameters_and_inputs(tmp_path):
     with pytest.raises(RecipeError, match=r"quotas\['a'\] must be"):
         Harvest(budget=3, quotas={"a": "many"})
     path = write_jsonl(tmp_path / "in.jsonl", _rows(10))
-    with pytest.raises(InputError, match="harvest.by: no column 'th_ood_entropy'"):
+    with pytest.raises(RecipeError, match=r"step 1 \(harvest\)\.by needs column th_ood_entropy, made by ood_score"):
         run(Recipe.from_dict(make_recipe(tmp_path, path, [{"harvest": {"budget": 3}}])))

@@ -5,7 +5,7 @@ import pytest
 
 from conftest import make_recipe, read_output
 from thresher import Recipe, run
-from thresher.errors import InputError, RecipeError
+from thresher.errors import RecipeError
 from thresher.manifest import step_info
 from thresher.ops.select.rebalance import Rebalance
 
@@ -51,7 +51,7 @@ def test_weights_equalize_class_mass(tmp_path, sample_subset):
 
 
 def test_missing_label_column_and_bad_parameters(tmp_path, sample_subset):
-    with pytest.raises(InputError, match="rebalance.label: no column 'class'"):
+    with pytest.raises(RecipeError, match=r"step 1 \(rebalance\)\.label: no column 'class'"):
         _run(tmp_path, sample_subset, {"label": "class", "max_per_class": 5})
     with pytest.raises(RecipeError, match="exactly one of max_per_class or max_ratio"):
         Rebalance(label="source")

@@ -96,6 +96,11 @@ class Harvest(GlobalOp):
     def holds(self) -> str:
         return "id, score, class, pool flag (and the embedding) per record"
 
+    def needs(self) -> dict[str, str | None]:
+        cols = [self.by] + ([self.class_column] if self.quotas else []) + \
+            ([EMBEDDING_KEY] if self.max_similarity is not None else [])
+        return self.columns_named(cols + (expression_columns(self.where) if self.where else []))
+
     def key_columns(self) -> list[str] | None:
         columns = ["id", self.by, self.class_column] + ([EMBEDDING_KEY] if self.max_similarity is not None else [])
         return list(dict.fromkeys(columns + (expression_columns(self.where) if self.where else [])))

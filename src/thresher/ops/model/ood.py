@@ -137,6 +137,10 @@ class OodScore(GlobalOp):
     def _wants_model(self) -> bool:
         return self.scores is None or any(s != "knn" for s in self.scores)
 
+    def needs(self) -> dict[str, str | None]:
+        cols = model_key_columns(self) if self._wants_model() else ([self.label] if self.label else [])
+        return self.columns_named(cols + ([EMBEDDING_KEY] if self.scores and "knn" in self.scores else []))
+
     def key_columns(self) -> list[str]:
         cols = model_key_columns(self) if self._wants_model() else ["id"] + ([self.label] if self.label else [])
         return list(dict.fromkeys(cols + [EMBEDDING_KEY]))

@@ -124,6 +124,10 @@ class Influence(GlobalOp):
     def _file_embedding(self) -> bool:
         return self.target is not None and self.features == "embedding"
 
+    def needs(self) -> dict[str, str | None]:
+        cols = model_key_columns(self) + (expression_columns(self.target_where) if self.target_where else [])
+        return self.columns_named(cols + (embed_step(self).key_columns()[1:] if self._file_embedding() else []))
+
     def key_columns(self) -> list[str] | None:
         if self.target_where:
             return None  # the expression may read any column
