@@ -14,7 +14,7 @@ from ...errors import InputError, RecipeError
 from ...params import Param
 from ..base import GlobalOp, KeyParts, OpContext, reason
 from ..embed.vectors import EMBEDDING_KEY, vectors_for
-from ..filter import compile_expression
+from ..filter import compile_expression, expression_columns
 from ..model.inputs import MODEL_PARAMS, label_indices, model_key_columns, model_keys
 from ..model.proxy import tfidf_features
 from ..model.trak import TrakResult, trak_scores
