@@ -73,7 +73,8 @@ def test_columns_of_parquet_and_csv_inputs_are_read(tmp_path, capsys):
 
 
 def test_a_satisfied_recipe_still_plans(tmp_path, capsys):
-    steps = [{"length": {}}, {"filter": {"expr": "th_words > 3 and score >= 0"}}, {"dedup_exact": {"priority": "score"}}]
+    steps = [{"length": {}}, {"filter": {"expr": "th_words > 3 and score >= 0"}},
+             {"dedup_exact": {"priority": "score"}}]
     assert main(["plan", str(_recipe(tmp_path, steps))]) == 0
 
 
@@ -117,3 +118,70 @@ def test_manifest_is_unchanged_by_the_checks(tmp_path, capsys):
     assert main(["run", str(_recipe(tmp_path, [{"filter": {"expr": "score >= 1"}}]))]) == 0
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["counts"]["kept"] == len(PROSE) - 1
+
+
+# --- thresher plan: what it counts -------------------------------------------------------------
+
+def _fake_disk(free: int):
+    import shutil
+
+    real = shutil.disk_usage
+    return lambda path: real(path)._replace(free=free)
+
+
+def test_plan_counts_the_eval(tmp_path, capsys, monkeypatch):
+    import psutil
+
+    recipe = _recipe(tmp_path, [{"length": {}}], eval={"label": "source", "features": "embedding"})
+    assert main(["plan", str(recipe)]) == 0
+    out = capsys.readouterr().out
+    assert "eval: embedding probe, holds" in out
+    assert "estimated peak memory (peak RSS summed over the main process and its workers)" in out
+    real = psutil.virtual_memory()
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: real._replace(available=800 * 2**20))
+    assert main(["plan", str(recipe)]) == 4
+    assert "(the eval; " in capsys.readouterr().err
+    assert main(["plan", str(_recipe(tmp_path, [{"length": {}}]))]) == 0  # the same without eval fits
+
+
+def test_a_finished_run_reruns_on_a_full_disk(tmp_path, capsys, monkeypatch):
+    recipe = _recipe(tmp_path, [{"length": {}}, {"pii": {}}, {"dedup_exact": {}}])
+    assert main(["run", str(recipe)]) == 0
+    monkeypatch.setattr("shutil.disk_usage", _fake_disk(1))
+    assert main(["plan", str(recipe)]) == 0
+    assert "estimated disk: 0 MiB to write; 5 of 5 stages done, reused" in capsys.readouterr().out
+    assert main(["run", str(recipe)]) == 0
+    assert main(["run", str(recipe), "--fresh"]) == 4  # nothing is reused then
+    assert "set executor.fuse_row_steps: true, or choose" in capsys.readouterr().err
+
+
+def test_full_disk_does_not_suggest_what_is_set(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("shutil.disk_usage", _fake_disk(1))
+    recipe = _recipe(tmp_path, [{"length": {}}, {"pii": {}}], executor={"workers": 1, "fuse_row_steps": True})
+    assert main(["plan", str(recipe)]) == 4
+    err = capsys.readouterr().err
+    assert "estimated disk use" in err and "fuse_row_steps" not in err
+
+
+def test_peak_memory_sums_the_process_tree(tmp_path):
+    """The sampler counts a child's memory, which the main process's own peak never shows."""
+    import subprocess
+    import sys
+
+    import psutil
+
+    from thresher.exec.memory import PeakMemory, tree_rss
+
+    before = tree_rss(psutil.Process())
+    memory = PeakMemory(interval=0.05)
+    subprocess.run([sys.executable, "-c", "import time; x = b'x' * (400 * 2**20); time.sleep(0.5)"], check=True)
+    memory.stop()
+    assert memory._box["peak"] >= before + 400 * 2**20  # sampled: not the main process's own high-water mark
+
+
+def test_run_summary_says_what_peak_memory_counts(tmp_path, capsys):
+    assert main(["run", str(_recipe(tmp_path, [{"length": {}}]))]) == 0
+    out = capsys.readouterr().out
+    assert "MiB  (peak RSS summed over the main process and its workers)" in out
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["peak_rss_counts"] == "peak RSS summed over the main process and its workers"

@@ -27,7 +27,7 @@ from .errors import InputError, NotFoundError, RecipeError
 from .params import Param, validate_params
 from .paths import default_cache_dir
 
-__all__ = ["EVAL_PARAMS", "EvalConfig", "evaluate", "eval_line", "eval_table"]
+__all__ = ["EVAL_PARAMS", "EvalConfig", "evaluate", "eval_line", "eval_table", "memory_bytes"]
 
 EVAL_PARAMS = {
     "label": Param(str, None, "the label column of the task"),
@@ -70,6 +70,19 @@ class EvalConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def memory_bytes(cfg: EvalConfig, records: int, record_bytes: float) -> int:
+    """Estimated memory of the probe (``thresher plan``), in the main process once the workers
+    are gone: scikit-learn (120 MiB), the records' texts and labels, and the features. TF-IDF
+    (its sparse matrix, the training pools' copies, SAGA's state) measured 28 bytes per input
+    byte on the bundled sample (11,206 records: 410 MiB with scikit-learn); embeddings are the
+    encoder plus three float32 copies of the vectors."""
+    raw = records * record_bytes
+    if cfg.features == "tfidf":
+        return int(120 * 2**20 + 28 * raw)
+    encoder = {"static": 200, "minilm": 600}.get(cfg.model, 1000) * 2**20
+    return int(120 * 2**20 + encoder + 2 * raw + 3 * records * 384 * 4)
 
 
 # --- data -------------------------------------------------------------------------------------

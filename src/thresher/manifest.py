@@ -93,6 +93,8 @@ class Manifest(TypedDict, total=False):
     published: bool
     seconds: float
     peak_rss_bytes: int
+    #: What ``peak_rss_bytes`` counts (``exec.memory.MEANING``).
+    peak_rss_counts: str
     estimate: dict
     cluster: dict
     eval: dict

@@ -14,6 +14,7 @@ import pyarrow as pa
 from ._version import __version__
 from .exec.ledger import check_invariant, publish
 from .exec.local import LocalExecutor, start_fork_server
+from .exec.memory import MEANING, PeakMemory
 from .exec.outdir import OutputLock, claim, is_stage_dir_name, remove_owned
 from .exec.plan import Plan, check_fits, make_plan
 from .manifest import Counts, Manifest, load_manifest, read_manifest, stage_summary, step_summaries, write_manifest
@@ -49,6 +50,7 @@ def run(recipe: Recipe | str | Path, *, workers: int | None = None, fresh: bool 
     if not isinstance(recipe, Recipe):
         recipe = Recipe.from_yaml(recipe)
     start = time.perf_counter()
+    memory = PeakMemory()
     if recipe.executor.kind == "local" and (workers or recipe.executor.workers) != 1:
         start_fork_server()  # its imports overlap the planning
     plan = make_plan(recipe, workers=workers)
@@ -58,11 +60,11 @@ def run(recipe: Recipe | str | Path, *, workers: int | None = None, fresh: bool 
         if fresh:
             remove_owned(out)
         check_fits(plan)
-        manifest = _execute(plan, progress, start)
+        manifest = _execute(plan, progress, start, memory)
     return RunResult(out, manifest)
 
 
-def _execute(plan: Plan, progress: bool | None, start: float) -> dict:
+def _execute(plan: Plan, progress: bool | None, start: float, memory: PeakMemory) -> dict:
     """Run the stages, publish, audit, and write the manifest and documents (the lock is held)."""
     recipe = plan.recipe
     out = recipe.output_dir
@@ -78,6 +80,7 @@ def _execute(plan: Plan, progress: bool | None, start: float) -> dict:
     manifest["cluster"] = getattr(executor, "cluster", None) or {"kind": "local", "nodes": 1, "cpus": plan.workers}
     if recipe.eval is not None:
         manifest["eval"] = _evaluation(recipe, previous, final_fp)
+    manifest.update(peak_rss_bytes=max(manifest["peak_rss_bytes"], memory.stop()), peak_rss_counts=MEANING)
     write_manifest(out, manifest)
     write_documents(out, manifest)
     _collect_garbage(plan)

@@ -20,12 +20,16 @@ from ..errors import InputError, ResourceError
 from ..io.files import content_hash, is_hf_dataset_dir, list_input_files
 from ..io.probe import probe_input
 from ..recipe import Recipe, Step
+from .memory import MEANING
 from .prerequisites import check_prerequisites
 
 __all__ = ["Stage", "Plan", "make_plan", "InputFile"]
 
 _EXPANSION = {".gz": 4.0, ".zst": 5.0, ".parquet": 3.0, ".arrow": 1.0}
-_WORKER_BASE_MB = 180
+#: Measured on the bundled sample (examples/default.yaml, 2 workers): the summed RSS of the main
+#: process, the fork server and the workers was 645 MiB while row stages ran and 693 MiB during
+#: the eval that follows them; these give 647 and 706 MiB.
+_WORKER_BASE_MB = 185
 _MAIN_BASE_MB = 250
 
 
@@ -88,9 +92,32 @@ class Plan:
             for step in stage.steps:
                 if stage.kind == "global":
                     lines.append(f"        holds: {step.op.holds()}")
-        lines.append(f"estimated peak memory: {_mb(est['memory_bytes'])} (available {_mb(est['memory_available'])})")
-        lines.append(f"estimated disk: {_mb(est['disk_bytes'])} (free {_mb(est['disk_free'])})")
+        if self.recipe.eval is not None:
+            lines.append(f"eval: {self.recipe.eval.features} probe, holds {_mb(est['eval_bytes'])}")
+        lines.append(f"estimated peak memory ({MEANING}): {_mb(est['memory_bytes'])} "
+                     f"(available {_mb(est['memory_available'])})")
+        pending = len(self.pending_stages())
+        done = "" if pending == len(self.stages) else f"; {len(self.stages) - pending} of {len(self.stages)} stages " \
+            "done, reused"
+        lines.append(f"estimated disk: {_mb(self.new_disk_bytes())} to write{done} (free {_mb(est['disk_free'])})")
         return "\n".join(lines)
+
+    def pending_stages(self) -> list[Stage]:
+        """The stages not complete yet (a complete one has its ``_SUCCESS.json`` and is reused)."""
+        from .local import SUCCESS
+
+        return [s for s in self.stages if not (self.stage_dir(s) / SUCCESS).is_file()]
+
+    def new_disk_bytes(self) -> int:
+        """Disk the run will write now: a copy of the records per stage not yet complete, and one
+        for the published kept/ and removed/ unless they are already this plan's."""
+        from .shards import read_json
+
+        pending = len(self.pending_stages())
+        final = f"{self.stages[-1].fingerprint}:{self.recipe.output.format}"
+        published = (read_json(self.recipe.output_dir / "manifest.json") or {}).get("final_fingerprint") == final \
+            and (self.recipe.output_dir / "kept").is_dir()
+        return self.estimate["stage_bytes"] * (pending + (0 if published and not pending else 1))
 
 
 def make_plan(recipe: Recipe, *, workers: int | None = None) -> Plan:
@@ -120,13 +147,19 @@ def check_fits(plan: Plan) -> None:
     """Refuse a plan whose estimate exceeds the machine, saying what to change."""
     est = plan.estimate
     if est["memory_bytes"] > est["memory_available"]:
+        by_eval = est.get("eval_bytes", 0) + _MAIN_BASE_MB * 2**20 >= est["memory_bytes"]
+        fix = "use eval features: tfidf, or drop the eval section and run `thresher eval` on a larger machine" \
+            if by_eval else "lower executor.workers or executor.shard_rows"
         raise ResourceError(
-            f"estimated peak memory {_mb(est['memory_bytes'])} exceeds the {_mb(est['memory_available'])} available: "
-            "lower executor.workers or executor.shard_rows, or run on a larger machine.")
-    if est["disk_bytes"] > est["disk_free"]:
+            f"estimated peak memory {_mb(est['memory_bytes'])} ({'the eval' if by_eval else 'the stages'}; {MEANING}) "
+            f"exceeds the {_mb(est['memory_available'])} available: {fix}, or run on a larger machine.")
+    disk = plan.new_disk_bytes()
+    if disk > est["disk_free"]:
+        fuse = "" if plan.recipe.executor.fuse_row_steps or sum(s.kind == "row" for s in plan.pending_stages()) < 2 \
+            else "set executor.fuse_row_steps: true, or "
         raise ResourceError(
-            f"estimated disk use {_mb(est['disk_bytes'])} exceeds the {_mb(est['disk_free'])} free under "
-            f"{plan.recipe.output_dir}: set executor.fuse_row_steps: true, or choose an output on a larger disk.")
+            f"estimated disk use {_mb(disk)} exceeds the {_mb(est['disk_free'])} free under "
+            f"{plan.recipe.output_dir}: {fuse}choose an output on a larger disk.")
 
 
 def _input_files(recipe: Recipe) -> list[InputFile]:
@@ -207,9 +240,15 @@ def _estimate(plan: Plan, records: int, record_bytes: float) -> dict:
     worker = _WORKER_BASE_MB * 2**20 + 4 * shard_bytes
     global_state = max((s.op.memory_bytes(records, record_bytes) for st in plan.stages for s in st.steps
                         if st.kind == "global"), default=0)
-    memory = _MAIN_BASE_MB * 2**20 + plan.workers * worker + global_state
-    n_copies = len(plan.stages) + 1
-    disk = int(raw_bytes * 0.35 * n_copies)
+    stages = _MAIN_BASE_MB * 2**20 + plan.workers * worker + global_state
+    eval_bytes = 0
+    if plan.recipe.eval is not None:
+        from ..evaluation import memory_bytes
+
+        eval_bytes = memory_bytes(plan.recipe.eval, records, record_bytes)
+    memory = max(stages, _MAIN_BASE_MB * 2**20 + eval_bytes)  # the eval runs once the workers are gone
+    stage_bytes = int(raw_bytes * 0.35)  # one copy of the records as compressed Parquet
+    disk = stage_bytes * (len(plan.stages) + 1)
     out = plan.recipe.output_dir
     probe = next((p for p in [out, *out.parents] if p.exists()), Path("/"))
     import psutil
@@ -219,8 +258,10 @@ def _estimate(plan: Plan, records: int, record_bytes: float) -> dict:
         "records": records,
         "record_bytes": int(record_bytes),
         "memory_bytes": int(memory),
+        "eval_bytes": int(eval_bytes),
         "memory_available": int(psutil.virtual_memory().available),
         "disk_bytes": disk,
+        "stage_bytes": stage_bytes,
         "disk_free": int(shutil.disk_usage(probe).free),
     }
 

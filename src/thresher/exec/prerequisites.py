@@ -76,8 +76,8 @@ def _check_eval(recipe: Recipe, columns: dict) -> None:
         return
     label = recipe.eval.label
     if label not in columns:
-        raise RecipeError(f"eval.label: no column {label!r} in the input or written by a step.{closest(label, columns)} "
-                          f"Available columns: {', '.join(columns)}.")
+        raise RecipeError(f"eval.label: no column {label!r} in the input or written by a step."
+                          f"{closest(label, columns)} Available columns: {', '.join(columns)}.")
     test = Path(recipe.eval.test) if recipe.eval.test else None
     if test is not None and test.is_file():
         test_columns = _file_columns(test)

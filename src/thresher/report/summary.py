@@ -53,7 +53,8 @@ def summary_table(manifest: dict, output_dir: Path) -> str:
             lines.extend(line(f"    {rule}", n) for s, rule, n in rows if s == step["step"])
     note = reuse_note(manifest)
     lines.append(f"{'time':<{width}} {manifest['seconds']:>10.1f} s" + (f"  (this run; {note})" if note else ""))
-    lines.append(f"{'peak memory':<{width}} {manifest['peak_rss_bytes'] / 2**20:>10.0f} MiB")
+    counted = manifest.get("peak_rss_counts", "peak RSS of one process")  # manifests before it was defined
+    lines.append(f"{'peak memory':<{width}} {manifest['peak_rss_bytes'] / 2**20:>10.0f} MiB  ({counted})")
     lines.append(f"kept:    {output_dir / 'kept'}")
     lines.append(f"removed: {output_dir / 'removed'}")
     lines.append(f"report:  {output_dir / 'report.html'}")
