@@ -27,8 +27,8 @@ __all__ = ["Stage", "Plan", "make_plan", "InputFile"]
 
 _EXPANSION = {".gz": 4.0, ".zst": 5.0, ".parquet": 3.0, ".arrow": 1.0}
 #: Measured on the bundled sample (examples/default.yaml, 2 workers): the summed RSS of the main
-#: process, the fork server and the workers was 645 MiB while row stages ran and 693 MiB during
-#: the eval that follows them; these give 647 and 706 MiB.
+#: process, the fork server and the workers peaked at 645 MiB while row stages ran and at 693-719
+#: MiB (three runs) during the eval that follows them; the estimate gives 658 and 736 MiB.
 _WORKER_BASE_MB = 185
 _MAIN_BASE_MB = 250
 
