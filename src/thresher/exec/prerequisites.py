@@ -24,7 +24,7 @@ from ..recipe import Recipe
 __all__ = ["check_prerequisites", "input_columns"]
 
 #: Files and JSONL records sampled for the input's columns.
-_FILES, _RECORDS = 8, 100
+_FILES, _RECORDS = 8, 1000
 _JSON_TYPES = {bool: pa.bool_(), int: pa.int64(), float: pa.float64(), str: pa.string()}
 
 
