@@ -18,12 +18,12 @@ from thresher.ops import Filter
 from thresher.ops.base import OpContext
 
 
-def _recipe(tmp_path: Path, steps: list, *, data: Path | None = None, **extra) -> Path:
+def _recipe(tmp_path: Path, steps: list, *, data: Path | None = None, columns: dict | None = None, **extra) -> Path:
     if data is None:
-        rows = [{"id": f"r{i}", "text": t, "score": i, "source": "gpl"} for i, t in enumerate(PROSE)]
+        rows = [{"id": f"r{i}", "text": t, "rank": i, "source": "gpl"} for i, t in enumerate(PROSE)]
         data = write_jsonl(tmp_path / "data.jsonl", rows)
     path = tmp_path / "recipe.yaml"
-    path.write_text(yaml.safe_dump({"input": {"path": str(data)}, "output": {"path": "out"},
+    path.write_text(yaml.safe_dump({"input": {"path": str(data), "columns": columns or {}}, "output": {"path": "out"},
                                     "executor": {"workers": 1}, "steps": steps, **extra}))
     return path
 
@@ -58,7 +58,7 @@ def test_dedup_priority_lists_every_available_column(tmp_path, capsys):
     err = _refused(tmp_path, _recipe(tmp_path, [{"length": {}}, {"dedup_exact": {"priority": "nonexistent_col"}}]),
                    capsys)
     assert "step 2 (dedup_exact).priority: no column 'nonexistent_col'" in err
-    assert "id, text, th_source, score, source, th_chars, th_words, th_lines" in err
+    assert "id, text, th_source, rank, source, th_chars, th_words, th_lines" in err
 
 
 def test_columns_of_parquet_and_csv_inputs_are_read(tmp_path, capsys):
@@ -70,11 +70,17 @@ def test_columns_of_parquet_and_csv_inputs_are_read(tmp_path, capsys):
     err = _refused(tmp_path, _recipe(tmp_path, [{"dedup_exact": {"priority": "yaer"}}], data=tmp_path / "d.csv"),
                    capsys)
     assert "no column 'yaer'" in err and "Did you mean 'year'?" in err
+    err = _refused(tmp_path, _recipe(tmp_path, [{"filter": {"expr": "year > 2000"}}], data=tmp_path / "d.csv"), capsys)
+    assert "compares a string (year) with a number (2000); declare the column's type, e.g. input.columns: " \
+           "{year: int64}" in err  # CSV values are strings unless declared
+    declared = _recipe(tmp_path, [{"filter": {"expr": "year > 2000"}}], data=tmp_path / "d.csv",
+                       columns={"year": "int64"})
+    assert main(["plan", str(declared)]) == 0
 
 
 def test_a_satisfied_recipe_still_plans(tmp_path, capsys):
-    steps = [{"length": {}}, {"filter": {"expr": "th_words > 3 and score >= 0"}},
-             {"dedup_exact": {"priority": "score"}}]
+    steps = [{"length": {}}, {"filter": {"expr": "th_words > 3 and rank >= 0"}},
+             {"dedup_exact": {"priority": "rank"}}]
     assert main(["plan", str(_recipe(tmp_path, steps))]) == 0
 
 
@@ -115,7 +121,7 @@ def test_filter_that_arrow_cannot_evaluate_names_step_and_expression():
 
 def test_manifest_is_unchanged_by_the_checks(tmp_path, capsys):
     """A valid recipe runs to the end (the checks do not reject what works)."""
-    assert main(["run", str(_recipe(tmp_path, [{"filter": {"expr": "score >= 1"}}]))]) == 0
+    assert main(["run", str(_recipe(tmp_path, [{"filter": {"expr": "rank >= 1"}}]))]) == 0
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["counts"]["kept"] == len(PROSE) - 1
 

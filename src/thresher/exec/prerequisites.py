@@ -36,6 +36,7 @@ def check_prerequisites(recipe: Recipe, paths: list[Path]) -> None:
     columns = input_columns(paths, recipe.input.text_field, recipe.input.id_field)
     if columns is None:
         return
+    columns.update({c: pa.type_for_alias(t) for c, t in recipe.input.columns.items() if c in columns})
     for index, step in enumerate(recipe.steps, 1):
         where = f"step {index} ({step.name})"
         for column, param in step.op.needs().items():
@@ -90,7 +91,7 @@ def input_columns(paths: list[Path], text_field: str = "text",
                   id_field: str | None = None) -> dict[str, pa.DataType | None] | None:
     """``{column: Arrow type or None}`` of the records after ingest (``id``, ``text``,
     ``th_source`` and the input's other columns), from the first files; None when unknown."""
-    from ..io.readers import SOURCE_COLUMN
+    from ..io.reserved import SOURCE_COLUMN
 
     found: dict[str, pa.DataType | None] = {}
     for path in paths[:_FILES]:
@@ -141,20 +142,20 @@ def _arrow_columns(path: Path) -> dict[str, pa.DataType | None]:
 
 
 def _csv_columns(path: Path) -> dict[str, pa.DataType | None]:
-    """The header's names; their types depend on how the CSV is read, so they are unknown."""
-    from ..io.readers import _open_binary
+    """The header's names; CSV values are strings unless ``input.columns`` declares a type."""
+    from ..io.decode import open_binary
 
-    with _open_binary(path) as handle, io.TextIOWrapper(handle, encoding="utf-8", newline="") as text:
+    with open_binary(path, path.name) as handle, io.TextIOWrapper(handle, encoding="utf-8-sig", newline="") as text:
         header = next(csv.reader(text))
-    return dict.fromkeys(header)
+    return dict.fromkeys(header, pa.string())
 
 
 def _jsonl_columns(path: Path) -> dict[str, pa.DataType | None] | None:
     """The keys of the first records, typed by their first non-null value."""
-    from ..io.readers import _open_binary
+    from ..io.decode import open_binary
 
     columns: dict[str, pa.DataType | None] = {}
-    with _open_binary(path) as handle:
+    with open_binary(path, path.name) as handle:
         for n, line in enumerate(handle):
             if n >= _RECORDS:
                 break

@@ -156,8 +156,11 @@ def _kind(node: ast.AST, types: dict, owner: str) -> str | None:
 def _clash(node: ast.AST, a: tuple[ast.AST, str | None], b: tuple[ast.AST, str | None], what: str,
            owner: str) -> None:
     if {a[1], b[1]} == {_NUMBER, _STRING}:
+        text = (a if a[1] == _STRING else b)[0]
+        hint = f"declare the column's type, e.g. input.columns: {{{text.id}: int64}}" if isinstance(text, ast.Name) \
+            else "numbers are written without quotes, e.g. len(text) > 5"
         raise RecipeError(f"{owner}: {ast.unparse(node)} {what} {a[1]} ({ast.unparse(a[0])}) with {b[1]} "
-                          f"({ast.unparse(b[0])}); numbers are written without quotes, e.g. len(text) > 5.")
+                          f"({ast.unparse(b[0])}); {hint}.")
 
 
 def _check(node: ast.AST, expr: str, owner: str) -> None:
