@@ -73,7 +73,7 @@ def test_manifest_format_is_unchanged(tmp_path, prose_rows):
     assert manifest == result.manifest
     assert set(manifest) == {"thresher_version", "python", "pyarrow", "recipe", "seed", "workers", "inputs",
                              "stages", "steps", "counts", "final_fingerprint", "published", "seconds",
-                             "peak_rss_bytes", "estimate", "cluster"}
+                             "peak_rss_bytes", "peak_rss_counts", "estimate", "cluster"}
     assert set(find_step(manifest, "length")) == {"step", "in", "out", "removed", "seconds", "op", "params",
                                                   "writes", "thresholds"}
     assert set(manifest["stages"][0]) == {"index", "stage", "kind", "status", "rows_in", "kept", "seconds",

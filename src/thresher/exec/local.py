@@ -28,13 +28,12 @@ from ..manifest import merge_tasks
 from ..ops.base import KeyParts, OpContext
 from .lifeline import ENV, ignoring_sigint, worker_init
 from .plan import Plan, Stage
-from .shards import clean_tmp, kept_path, read_json, stats_path, write_json
+from .shards import SUCCESS, clean_tmp, kept_path, read_json, stats_path, write_json
 from .tasks import ApplyTask, IngestTask, KeysTask, RowTask, run_task
 
 __all__ = ["LocalExecutor", "SUCCESS", "start_fork_server"]
 
 log = logging.getLogger("thresher.exec.local")
-SUCCESS = "_SUCCESS.json"
 #: What the fork server imports once, for every worker forked from it (the lifeline first).
 PRELOAD = ["thresher.exec.lifeline", "thresher.exec.tasks", "thresher.ops.builtin"]
 

@@ -104,7 +104,7 @@ class Plan:
 
     def pending_stages(self) -> list[Stage]:
         """The stages not complete yet (a complete one has its ``_SUCCESS.json`` and is reused)."""
-        from .local import SUCCESS
+        from .shards import SUCCESS
 
         return [s for s in self.stages if not (self.stage_dir(s) / SUCCESS).is_file()]
 

@@ -11,7 +11,11 @@ import pyarrow.parquet as pq
 
 from ..io.writers import atomic_path
 
-__all__ = ["kept_path", "removed_path", "stats_path", "write_json", "read_json", "read_shard", "clean_tmp"]
+__all__ = ["SUCCESS", "kept_path", "removed_path", "stats_path", "write_json", "read_json", "read_shard", "clean_tmp"]
+
+
+#: The file that marks a stage complete (written last, holding the stage's stats).
+SUCCESS = "_SUCCESS.json"
 
 
 def kept_path(stage_dir: Path, shard: str) -> Path:

@@ -202,7 +202,7 @@ class Op:
     def columns_named(self, columns: Iterable[str]) -> dict[str, str | None]:
         """``{column: the parameter naming it}`` for ``needs``: the parameter whose value is the
         column, else one whose expression (``where``, ``expr``...) reads it, else None."""
-        from .filter import expression_columns
+        from .expressions import expression_columns
 
         def param_of(column: str) -> str | None:
             values = {name: getattr(self, name, None) for name in self.params}

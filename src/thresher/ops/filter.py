@@ -10,6 +10,7 @@ import pyarrow.compute as pc
 from ..errors import InputError, RecipeError
 from ..params import Param
 from .base import OpContext, RowOp, RowResult, reason
+from .expressions import FUNCTION_NAMES, expression_columns
 from .registry import register_op
 
 __all__ = ["Filter", "compile_expression", "compile_mask", "expression_columns", "check_types"]
@@ -19,6 +20,7 @@ _COMPARE = {ast.Eq: pc.equal, ast.NotEq: pc.not_equal, ast.Lt: pc.less, ast.LtE:
 _ARITH = {ast.Add: pc.add, ast.Sub: pc.subtract, ast.Mult: pc.multiply, ast.Div: pc.divide}
 _FUNCS = {"len": pc.utf8_length, "lower": pc.utf8_lower, "upper": pc.utf8_upper, "abs": pc.abs,
           "is_null": pc.is_null}
+assert set(_FUNCS) == FUNCTION_NAMES  # expression_columns tells columns from these names
 _METHODS = {"startswith": pc.starts_with, "endswith": pc.ends_with, "contains": pc.match_substring}
 
 
@@ -73,16 +75,6 @@ def compile_mask(expr: str, owner: str = "filter.expr"):
                              f"{str(exc).splitlines()[0]}") from None
 
     return checked
-
-
-def expression_columns(expr: str) -> list[str]:
-    """The column names that ``expr`` reads (sorted), e.g. for an op's ``key_columns``.
-
-    >>> expression_columns("len(text) > 5 and lang in ['en']")
-    ['lang', 'text']
-    """
-    return sorted({node.id for node in ast.walk(ast.parse(expr, mode="eval")) if isinstance(node, ast.Name)}
-                  - set(_FUNCS))
 
 
 _NUMBER, _STRING, _BOOL = "a number", "a string", "true/false"
