@@ -48,6 +48,7 @@ HARDENING = ("tests/io/test_hardening.py",)
 CONTENT = ("tests/exec/test_fingerprint.py::test_changed_content_with_the_same_size_and_mtime_recomputes",)
 AUDIT = ("tests/exec/test_ledger.py",
          "tests/exec/test_local.py::test_audit_fails_loudly_when_output_records_go_missing")
+OUTDIR = ("tests/exec/test_outdir.py",)
 
 MUTANTS = [
     Mutant("exec/plan.py", '"seed": recipe.seed,', "", "the seed left out of the stage fingerprint", FINGERPRINT),
@@ -88,6 +89,15 @@ MUTANTS = [
     Mutant("ops/dedup/lsh.py", "return threshold - z * float(np.sqrt(threshold * (1 - threshold) / num_perm))",
            "return 0.0", "dedup_minhash: LSH candidates never verified",
            ("tests/ops/dedup/test_minhash.py::test_verify_signature_only_removes_links_below_threshold",)),
+    Mutant("exec/outdir.py", "    if out.is_dir() and not is_output_dir(out):", "    if False:",
+           "output: a non-empty directory thresher did not write is written into", OUTDIR),
+    Mutant("exec/outdir.py", "            if child.is_dir() and is_stage_dir_name(child.name):",
+           "            if child.is_dir():", "--fresh: every directory under _work/ is deleted", OUTDIR),
+    Mutant("exec/outdir.py", "            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)", "            pass",
+           "output: no lock, two runs write at once", OUTDIR),
+    Mutant("exec/lifeline.py", "        return libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0",
+           "        return True", "workers outlive a killed run",
+           ("tests/exec/test_outdir.py::test_killing_the_run_leaves_no_process_behind",)),
 ]
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ._version import __version__
 from .errors import ThresherError, from_os_error
+from .exec.lifeline import interrupts_remembered
 
 __all__ = ["main"]
 
@@ -122,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        return _COMMANDS[args.command](args)
+        with interrupts_remembered():
+            return _COMMANDS[args.command](args)
     except ThresherError as exc:
         return _fail(exc)
     except OSError as exc:  # what the machine refused: disk full, read-only, permission

@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from ._version import __version__
 from .exec.ledger import check_invariant, publish
+from .exec.lifeline import raise_if_interrupted
 from .exec.local import LocalExecutor, start_fork_server
 from .exec.memory import MEANING, PeakMemory
 from .exec.outdir import OutputLock, claim, is_stage_dir_name, remove_owned
@@ -70,6 +71,7 @@ def _execute(plan: Plan, progress: bool | None, start: float, memory: PeakMemory
     out = recipe.output_dir
     executor = _executor(plan, progress)
     metas = executor.run()
+    raise_if_interrupted()
     final_fp = f"{plan.stages[-1].fingerprint}:{recipe.output.format}"
     previous = read_manifest(out) or {}
     republish = previous.get("final_fingerprint") != final_fp or not (out / "kept").is_dir()

@@ -16,7 +16,8 @@ import psutil
 import pytest
 import yaml
 
-from conftest import ROOT, write_jsonl
+import thresher
+from conftest import write_jsonl
 from thresher.cli import main
 from thresher.exec.outdir import MARKER, OutputLock
 
@@ -53,13 +54,16 @@ def test_fresh_deletes_only_what_thresher_wrote(tmp_path, prose_rows, capsys):
     stages = sorted(p.name for p in (out / "_work").iterdir() if p.is_dir())
     mine = out / "_work" / "mine.txt"
     mine.write_text("keep me")
+    (out / "_work" / "my-dir").mkdir()
+    (out / "_work" / "my-dir" / "notes.txt").write_text("mine")
     notes = out / "notes.txt"
     notes.write_text("mine too")
     assert main(["run", str(recipe), "--fresh"]) == 0
     assert mine.read_text() == "keep me" and notes.read_text() == "mine too"
+    assert (out / "_work" / "my-dir" / "notes.txt").read_text() == "mine"
     manifest = json.loads((out / "manifest.json").read_text())
     assert {s["status"] for s in manifest["stages"]} == {"computed"}  # --fresh recomputed every stage
-    assert sorted(p.name for p in (out / "_work").iterdir() if p.is_dir()) == stages
+    assert sorted(p.name for p in (out / "_work").iterdir() if p.is_dir()) == sorted(stages + ["my-dir"])
 
 
 def test_a_foreign_file_in_kept_is_refused_and_left_alone(tmp_path, prose_rows, capsys):
@@ -138,7 +142,7 @@ def _slow_recipe(tmp_path: Path) -> Path:
 
 
 def _start(recipe: Path, tmp_path: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env = {**os.environ, "PYTHONPATH": str(Path(thresher.__file__).parents[1])}  # the code under test
     return subprocess.Popen([sys.executable, "-m", "thresher.cli", "run", str(recipe), "--no-progress"],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
@@ -186,3 +190,27 @@ def test_ctrl_c_in_the_first_second(tmp_path, delay):
     _, err = proc.communicate(timeout=60)
     # 130, or killed by the SIGINT itself when it lands during interpreter shutdown: a shell sees 130 either way
     assert proc.returncode in (130, -signal.SIGINT) and "Traceback" not in err.decode(), err.decode()
+
+
+def test_a_ctrl_c_that_python_drops_is_still_acted_on(capsys):
+    """Python drops an exception raised in a weakref callback ("Exception ignored in ..."): a
+    Ctrl-C landing there must still stop the run at the executor's next check, silently."""
+    import weakref
+
+    from thresher.exec.lifeline import interrupts_remembered, raise_if_interrupted
+
+    class Thing:
+        pass
+
+    with interrupts_remembered():
+        thing = Thing()
+        ref = weakref.ref(thing, lambda _: signal.raise_signal(signal.SIGINT))
+        try:
+            del thing  # the callback runs, the handler's KeyboardInterrupt is dropped in it
+        except KeyboardInterrupt:
+            pass
+        assert ref() is None
+        with pytest.raises(KeyboardInterrupt):
+            raise_if_interrupted()
+    assert "Exception ignored" not in capsys.readouterr().err
+    raise_if_interrupted.__globals__["_interrupted"].clear()

@@ -4,7 +4,7 @@ The local executor's workers are forked from a fork server that the run spawns. 
 killed (``kill -9``, out of memory), nothing tells them: they would idle on, holding memory. On
 Linux each of them asks the kernel for ``SIGKILL`` when its parent dies (``PR_SET_PDEATHSIG``):
 the fork server when the run dies, a worker when the fork server dies; elsewhere a thread
-watches the parent. The fork server is spawned with SIGINT ignored, which it and its workers
+watches the parent. The fork server is spawned with SIGINT blocked, which it and its workers
 inherit, so that Ctrl-C reaches only the run, which stops them itself (no traceback from them).
 """
 
@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 
-__all__ = ["ENV", "die_with_parent", "ignoring_sigint", "worker_init"]
+__all__ = ["ENV", "die_with_parent", "blocking_sigint", "worker_init", "interrupts_remembered", "raise_if_interrupted"]
 
 #: Set by the run to its pid before it spawns the fork server, which reads it on import.
 ENV = "THRESHER_RUN_PID"
@@ -39,19 +39,59 @@ def worker_init(run_pid: int) -> None:
         os._exit(1)
 
 
-class ignoring_sigint:
-    """A ``with`` block during which SIGINT is ignored (by this process and what it spawns).
-    Outside the main thread, where signals cannot be set, it does nothing."""
+class blocking_sigint:
+    """A ``with`` block during which this thread blocks SIGINT, so that a process it spawns
+    starts with SIGINT blocked (a signal mask is inherited): Ctrl-C never reaches it, nor the
+    workers forked from it. A Ctrl-C that arrives meanwhile waits, and is raised here (as
+    ``KeyboardInterrupt``) when the block ends: it is never lost."""
 
-    def __enter__(self) -> "ignoring_sigint":
+    def __enter__(self) -> "blocking_sigint":
+        self._old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        return self
+
+    def __exit__(self, *exc) -> None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, self._old)
+
+
+_interrupted = threading.Event()
+
+
+class interrupts_remembered:
+    """A ``with`` block (the command line's) in which Ctrl-C raises ``KeyboardInterrupt`` as
+    Python's own handler does, and is also remembered: Python drops an exception raised while
+    it runs a weakref callback or ``__del__`` ("Exception ignored in ..."), which would lose the
+    Ctrl-C. The executor calls ``raise_if_interrupted`` between tasks, so none is lost. Outside
+    the main thread it does nothing."""
+
+    def __enter__(self) -> "interrupts_remembered":
         self._old = None
         if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            _interrupted.clear()
+            self._old = signal.signal(signal.SIGINT, _on_sigint), sys.unraisablehook
+            sys.unraisablehook = _quiet_unraisable_interrupt
         return self
 
     def __exit__(self, *exc) -> None:
         if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
+            signal.signal(signal.SIGINT, self._old[0])
+            sys.unraisablehook = self._old[1]
+
+
+def raise_if_interrupted() -> None:
+    """Raise ``KeyboardInterrupt`` if Ctrl-C was pressed (and Python dropped its exception)."""
+    if _interrupted.is_set():
+        raise KeyboardInterrupt
+
+
+def _on_sigint(signum, frame) -> None:
+    _interrupted.set()
+    raise KeyboardInterrupt
+
+
+def _quiet_unraisable_interrupt(unraisable) -> None:
+    """Python's unraisable hook, silent for a dropped Ctrl-C (``raise_if_interrupted`` acts on it)."""
+    if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+        sys.__unraisablehook__(unraisable)
 
 
 def _set_pdeathsig() -> bool:

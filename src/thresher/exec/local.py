@@ -26,7 +26,7 @@ from ..io.readers import ReadOptions, jsonl_spans
 from ..io.writers import write_parquet
 from ..manifest import merge_tasks
 from ..ops.base import KeyParts, OpContext
-from .lifeline import ENV, ignoring_sigint, worker_init
+from .lifeline import ENV, blocking_sigint, raise_if_interrupted, worker_init
 from .plan import Plan, Stage
 from .shards import SUCCESS, clean_tmp, kept_path, read_json, stats_path, write_json
 from .tasks import ApplyTask, IngestTask, KeysTask, RowTask, run_task
@@ -41,14 +41,15 @@ PRELOAD = ["thresher.exec.lifeline", "thresher.exec.tasks", "thresher.ops.builti
 def start_fork_server() -> None:
     """Start the fork server that worker processes come from now, so that it imports thresher
     (about half a second) while the run reads its inputs and plans. It is spawned with SIGINT
-    ignored and told this process's pid, so that it and its workers die with this process and
+    blocked and told this process's pid, so that it and its workers die with this process and
     leave Ctrl-C to it (``lifeline``)."""
-    from multiprocessing import forkserver
+    from multiprocessing import forkserver, resource_tracker
 
     multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
+    resource_tracker.ensure_running()  # first: starting it unblocks SIGINT (bpo-33613), which would undo ours
     os.environ[ENV] = str(os.getpid())
     try:
-        with ignoring_sigint():
+        with blocking_sigint():
             forkserver.ensure_running()
     finally:
         os.environ.pop(ENV, None)
@@ -96,6 +97,7 @@ class LocalExecutor:
 
     # --- stages ---------------------------------------------------------------------------
     def _stage(self, stage: Stage, prev: dict | None) -> dict:
+        raise_if_interrupted()
         stage_dir = self.plan.stage_dir(stage)
         meta = read_json(stage_dir / SUCCESS)
         if meta is not None:
@@ -196,6 +198,7 @@ class LocalExecutor:
         for task, stats in self._execute(pending, threads=threads):
             done[task.unit] = stats
             bar.update(stats.get(weight, 0))
+            raise_if_interrupted()
         bar.close()
         return [done[t.unit] for t in tasks], len(pending)
 
