@@ -26,11 +26,13 @@ from .prerequisites import check_prerequisites
 __all__ = ["Stage", "Plan", "make_plan", "InputFile"]
 
 _EXPANSION = {".gz": 4.0, ".zst": 5.0, ".parquet": 3.0, ".arrow": 1.0}
-#: Measured on the bundled sample (examples/default.yaml, 2 workers): the summed RSS of the main
-#: process, the fork server and the workers peaked at 645 MiB while row stages ran and at 693-719
-#: MiB (three runs) during the eval that follows them; the estimate gives 658 and 736 MiB.
+#: Measured on the bundled sample (examples/default.yaml, 2 workers, 2026-12-03 at e01f133): the
+#: summed RSS peaked at 797-816 MiB while the stages ran (main 310, fork server 119, resource
+#: tracker 12, workers 176-178 MiB each), above the eval that follows them; the estimate gives 838.
 _WORKER_BASE_MB = 185
-_MAIN_BASE_MB = 250
+_MAIN_BASE_MB = 310
+#: The fork server that the local executor's workers come from, and multiprocessing's resource tracker.
+_FORK_SERVER_MB = 130
 
 
 @dataclass(frozen=True)
@@ -240,7 +242,8 @@ def _estimate(plan: Plan, records: int, record_bytes: float) -> dict:
     worker = _WORKER_BASE_MB * 2**20 + 4 * shard_bytes
     global_state = max((s.op.memory_bytes(records, record_bytes) for st in plan.stages for s in st.steps
                         if st.kind == "global"), default=0)
-    stages = _MAIN_BASE_MB * 2**20 + plan.workers * worker + global_state
+    pool = plan.workers * worker + (_FORK_SERVER_MB * 2**20 if plan.workers > 1 else 0)
+    stages = _MAIN_BASE_MB * 2**20 + pool + global_state
     eval_bytes = 0
     if plan.recipe.eval is not None:
         from ..evaluation import memory_bytes
