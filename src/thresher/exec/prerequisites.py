@@ -10,9 +10,6 @@ checked against the input.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -25,7 +22,6 @@ __all__ = ["check_prerequisites", "input_columns"]
 
 #: Files and JSONL records sampled for the input's columns.
 _FILES, _RECORDS = 8, 1000
-_JSON_TYPES = {bool: pa.bool_(), int: pa.int64(), float: pa.float64(), str: pa.string()}
 
 
 def check_prerequisites(recipe: Recipe, paths: list[Path]) -> None:
@@ -110,60 +106,9 @@ def input_columns(paths: list[Path], text_field: str = "text",
 def _file_columns(path: Path) -> dict[str, pa.DataType | None] | None:
     """The columns of one input file, or None when they cannot be read cheaply (any failure:
     the ingest reports unreadable files with the file and line)."""
-    from ..io.files import detect_format, is_hf_dataset_dir
+    from ..io.probe import file_columns
 
     try:
-        if is_hf_dataset_dir(path):
-            state = json.loads((path / "state.json").read_text())
-            return _schema_columns(pa.ipc.open_stream(path / state["_data_files"][0]["filename"]).schema)
-        kind = detect_format(path)
-        if kind == "parquet":
-            import pyarrow.parquet as pq
-
-            return _schema_columns(pq.read_schema(path))
-        if kind == "arrow":
-            return _arrow_columns(path)
-        if kind == "csv":
-            return _csv_columns(path)
-        return _jsonl_columns(path)
+        return file_columns(path, records=_RECORDS)
     except Exception:  # noqa: BLE001 - reading the schema is best effort; the ingest names the problem
         return None
-
-
-def _schema_columns(schema: pa.Schema) -> dict[str, pa.DataType | None]:
-    return {f.name: f.type for f in schema}
-
-
-def _arrow_columns(path: Path) -> dict[str, pa.DataType | None]:
-    try:
-        return _schema_columns(pa.ipc.open_stream(path).schema)
-    except pa.ArrowInvalid:
-        return _schema_columns(pa.ipc.open_file(path).schema)
-
-
-def _csv_columns(path: Path) -> dict[str, pa.DataType | None]:
-    """The header's names; CSV values are strings unless ``input.columns`` declares a type."""
-    from ..io.decode import open_binary
-
-    with open_binary(path, path.name) as handle, io.TextIOWrapper(handle, encoding="utf-8-sig", newline="") as text:
-        header = next(csv.reader(text))
-    return dict.fromkeys(header, pa.string())
-
-
-def _jsonl_columns(path: Path) -> dict[str, pa.DataType | None] | None:
-    """The keys of the first records, typed by their first non-null value."""
-    from ..io.decode import open_binary
-
-    columns: dict[str, pa.DataType | None] = {}
-    with open_binary(path, path.name) as handle:
-        for n, line in enumerate(handle):
-            if n >= _RECORDS:
-                break
-            if not line.strip():
-                continue
-            record = json.loads(line)
-            if not isinstance(record, dict):
-                return None
-            for key, value in record.items():
-                columns[key] = columns.get(key) or _JSON_TYPES.get(type(value))
-    return columns or None
