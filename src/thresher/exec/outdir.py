@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .._version import __version__
 from ..errors import BusyError, RecipeError
+from ..manifest import read_manifest
 
 __all__ = ["MARKER", "LOCK", "OutputLock", "claim", "is_output_dir", "remove_owned", "is_stage_dir_name",
            "foreign_files"]
@@ -41,10 +42,7 @@ def is_output_dir(out: Path) -> bool:
     marker existed) a manifest of thresher's beside a work directory."""
     if (out / MARKER).is_file():
         return True
-    try:
-        manifest = json.loads((out / "manifest.json").read_text())
-    except (OSError, ValueError):
-        return False
+    manifest = read_manifest(out)
     return isinstance(manifest, dict) and "thresher_version" in manifest and (out / "_work").is_dir()
 
 
