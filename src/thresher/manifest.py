@@ -13,10 +13,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterable, Mapping, NotRequired, TypedDict
+from typing import Any, Iterable, Mapping, TypedDict
 
 from .errors import NotFoundError
 from .exec.shards import read_json, write_json
+
+try:
+    from typing import NotRequired
+except ImportError:  # Python 3.10
+    from typing_extensions import NotRequired
 
 __all__ = ["StepStats", "StageStats", "StepSummary", "StageSummary", "Counts", "Manifest", "MANIFEST",
            "merge_steps", "merge_tasks", "step_summaries", "stage_summary", "load_manifest", "read_manifest",
