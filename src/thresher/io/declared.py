@@ -49,19 +49,25 @@ def cast_declared(batch: pa.RecordBatch, columns: tuple[tuple[str, str], ...]
                   ) -> tuple[pa.RecordBatch, list[tuple[int, str]]]:
     """``batch`` with its declared columns cast, and ``(row, problem)`` for the rows whose value
     does not read as its column's type (those rows are left out of the returned batch)."""
+    declared = [(name, type_name, batch.schema.get_field_index(name)) for name, type_name in columns]
+    declared = [d for d in declared if d[2] >= 0]
+    cast: dict[int, pa.Array] = {}
     bad: dict[int, str] = {}
-    for name, type_name in columns:
-        if name in batch.schema.names:
-            for row, problem in _failures(batch.column(name), name, type_name):
+    for name, type_name, index in declared:
+        try:
+            cast[index] = _cast(batch.column(index), pa.type_for_alias(type_name))
+        except _CAST_ERRORS:
+            for row, problem in _failures(batch.column(index), name, type_name):
                 bad.setdefault(row, problem)
-    if bad:
-        keep = pa.array([i not in bad for i in range(batch.num_rows)])
-        batch = batch.filter(keep)
-    for name, type_name in columns:
-        index = batch.schema.get_field_index(name)
-        if index >= 0:
-            batch = batch.set_column(index, name, _cast(batch.column(index), pa.type_for_alias(type_name)))
+    if len(cast) < len(declared):  # a column failed: the good rows only, cast again
+        batch = batch.filter(pa.array([i not in bad for i in range(batch.num_rows)]))
+        cast = {index: _cast(batch.column(index), pa.type_for_alias(type_name)) for _, type_name, index in declared}
+    for name, _, index in declared:
+        batch = batch.set_column(index, name, cast[index])
     return batch, sorted(bad.items())
+
+
+_CAST_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError)
 
 
 def _cast(values: pa.Array, target: pa.DataType) -> pa.Array:
@@ -73,16 +79,12 @@ def _cast(values: pa.Array, target: pa.DataType) -> pa.Array:
 
 
 def _failures(values: pa.Array, name: str, type_name: str) -> list[tuple[int, str]]:
+    """``(row, problem)`` for each value of a column that does not cast as a whole."""
     target = pa.type_for_alias(type_name)
-    try:
-        _cast(values, target)
-        return []
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        pass
     failures = []
     for row in range(len(values)):
         try:
             _cast(values.slice(row, 1), target)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        except _CAST_ERRORS:
             failures.append((row, f"column {name!r}: cannot read {values[row].as_py()!r} as {type_name}"))
     return failures
