@@ -72,9 +72,9 @@ def _execute(plan: Plan, progress: bool | None, start: float, memory: PeakMemory
     executor = _executor(plan, progress)
     metas = executor.run()
     raise_if_interrupted()
-    final_fp = f"{plan.stages[-1].fingerprint}:{recipe.output.format}"
+    final_fp = plan.final_fingerprint
     previous = read_manifest(out) or {}
-    republish = previous.get("final_fingerprint") != final_fp or not (out / "kept").is_dir()
+    republish = not plan.is_published(previous)
     if republish:
         publish(plan, metas)
     counts = check_invariant(plan, metas)

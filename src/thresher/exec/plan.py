@@ -110,15 +110,23 @@ class Plan:
 
         return [s for s in self.stages if not (self.stage_dir(s) / SUCCESS).is_file()]
 
+    @property
+    def final_fingerprint(self) -> str:
+        """What the published output is of: the last stage's fingerprint and the output format."""
+        return f"{self.stages[-1].fingerprint}:{self.recipe.output.format}"
+
+    def is_published(self, manifest: dict | None) -> bool:
+        """Whether the output directory (with ``manifest``, its manifest) holds this plan's kept/ and removed/."""
+        return (manifest or {}).get("final_fingerprint") == self.final_fingerprint \
+            and (self.recipe.output_dir / "kept").is_dir()
+
     def new_disk_bytes(self) -> int:
         """Disk the run will write now: a copy of the records per stage not yet complete, and one
         for the published kept/ and removed/ unless they are already this plan's."""
-        from .shards import read_json
+        from ..manifest import read_manifest
 
         pending = len(self.pending_stages())
-        final = f"{self.stages[-1].fingerprint}:{self.recipe.output.format}"
-        published = (read_json(self.recipe.output_dir / "manifest.json") or {}).get("final_fingerprint") == final \
-            and (self.recipe.output_dir / "kept").is_dir()
+        published = self.is_published(read_manifest(self.recipe.output_dir))
         return self.estimate["stage_bytes"] * (pending + (0 if published and not pending else 1))
 
 
