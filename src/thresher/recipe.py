@@ -31,6 +31,13 @@ INPUT_PARAMS = {
                       choices=("raise", "quarantine")),
     "columns": Param(dict, {}, "Arrow types of input columns, e.g. {year: int64} (CSV values are read as "
                      "strings unless declared; the id and the text are always strings)"),
+    "format": Param(str, "auto", "auto: tables (JSONL, Parquet, CSV, Arrow, HF datasets) and WebDataset tars by "
+                    "their suffix; images: every image file under path, one record each (id: its path relative "
+                    "to the input directory)", choices=("auto", "images")),
+    "image_field": Param(str, None, "tables: the field that holds each record's image (a path relative to the "
+                         "table's folder, the image's bytes, or an HF Image feature)", nullable=True),
+    "label_from": Param(str, None, "format images: `folder` gives each record a `label`, its parent folder's "
+                        "name (the ImageFolder layout)", nullable=True, choices=("folder",)),
 }
 OUTPUT_PARAMS = {
     "path": Param(str, None, "output directory, relative to the recipe file"),
@@ -59,6 +66,14 @@ class InputConfig:
     id_field: str | None = None
     on_error: str = "raise"
     columns: dict = field(default_factory=dict)
+    format: str = "auto"
+    image_field: str | None = None
+    label_from: str | None = None
+
+    @property
+    def images(self) -> bool:
+        """Whether the records are images (``format: images``, or tables with an ``image_field``)."""
+        return self.format == "images" or self.image_field is not None
 
 
 @dataclass(frozen=True)
@@ -106,6 +121,7 @@ class Recipe:
     def __post_init__(self) -> None:
         self.input = _section(self.input, InputConfig, INPUT_PARAMS, "input")
         check_column_types(self.input.columns, text_field=self.input.text_field, id_field=self.input.id_field)
+        _check_image_input(self.input)
         self.output = _section(self.output, OutputConfig, OUTPUT_PARAMS, "output")
         self.executor = _section(self.executor, ExecutorConfig, EXECUTOR_PARAMS, "executor")
         _check_auto_int("executor.workers", self.executor.workers)
@@ -195,6 +211,14 @@ def _section(value: Any, cls: type, declared: dict[str, Param], owner: str):
     if resolved.get("path", "") is None:
         raise RecipeError(f"{owner}.path is required.")
     return cls(**resolved)
+
+
+def _check_image_input(config: InputConfig) -> None:
+    if config.label_from is not None and config.format != "images":
+        raise RecipeError("input.label_from: only for format: images (the label of a table's record is one of "
+                          "its columns).")
+    if config.image_field is not None and config.format == "images":
+        raise RecipeError("input.image_field: only for tables; with format: images every file is an image.")
 
 
 def _check_auto_int(name: str, value: Any) -> None:

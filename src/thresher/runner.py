@@ -42,13 +42,15 @@ class RunResult:
         return summary_table(self.manifest, self.output_dir)
 
 
-def run(recipe: Recipe | str | Path, *, workers: int | None = None, fresh: bool = False,
+def run(recipe: Recipe | dict | str | Path, *, workers: int | None = None, fresh: bool = False,
         progress: bool | None = None) -> RunResult:
-    """Run ``recipe`` (a ``Recipe`` or a YAML path); resume from the work dir unless ``fresh``.
+    """Run ``recipe`` (a ``Recipe``, its dict form or a YAML path); resume from the work dir unless ``fresh``.
 
     Returns a ``RunResult``; raises a ``ThresherError`` subclass on bad recipes or input.
     """
-    if not isinstance(recipe, Recipe):
+    if isinstance(recipe, dict):
+        recipe = Recipe.from_dict(recipe)
+    elif not isinstance(recipe, Recipe):
         recipe = Recipe.from_yaml(recipe)
     start = time.perf_counter()
     memory = PeakMemory()

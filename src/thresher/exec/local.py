@@ -124,9 +124,16 @@ class LocalExecutor:
         recipe = self.plan.recipe
         opts = ReadOptions(text_field=recipe.input.text_field, id_field=recipe.input.id_field,
                            on_error=recipe.input.on_error, batch_rows=self.plan.shard_rows,
-                           columns=tuple(recipe.input.columns.items()), reserved=True)
+                           columns=tuple(recipe.input.columns.items()), reserved=True,
+                           image_field=recipe.input.image_field)
         tasks = []
-        for i, f in enumerate(self.plan.files):
+        if recipe.input.format == "images":  # image files, a shard's worth per task
+            files = [(f.path, f.rel) for f in self.plan.files]
+            step = self.plan.shard_rows
+            tasks = [IngestTask(k, files[k * step][0], files[k * step][1], opts, stage_dir,
+                                images=tuple(files[k * step:(k + 1) * step]), label_from=recipe.input.label_from)
+                     for k in range(-(-len(files) // step))]
+        for i, f in enumerate(self.plan.files if not tasks else []):
             spans = jsonl_spans(f.path)
             tasks += [IngestTask(i, f.path, f.rel, opts, stage_dir, span, k) for k, span in enumerate(spans)] \
                 if spans else [IngestTask(i, f.path, f.rel, opts, stage_dir)]

@@ -25,7 +25,9 @@ from .prerequisites import check_prerequisites
 
 __all__ = ["Stage", "Plan", "make_plan", "InputFile"]
 
-_EXPANSION = {".gz": 4.0, ".zst": 5.0, ".parquet": 3.0, ".arrow": 1.0}
+_EXPANSION = {".gz": 4.0, ".zst": 5.0, ".parquet": 3.0, ".arrow": 1.0, ".tar": 0.02}
+#: An image's record: its reference, size, hashes and quality measures (not its pixels).
+_IMAGE_RECORD_BYTES = 400.0
 #: Measured on the bundled sample (examples/default.yaml, 2 workers, 2026-12-03 at e01f133): the
 #: summed RSS peaked at 797-816 MiB while the stages ran (main 310, fork server 119, resource
 #: tracker 12, workers 176-178 MiB each), above the eval that follows them; the estimate gives 838.
@@ -135,8 +137,11 @@ def make_plan(recipe: Recipe, *, workers: int | None = None) -> Plan:
     files = _input_files(recipe)
     check_prerequisites(recipe, [f.path for f in files])
     n_workers = workers or _resolve_workers(recipe.executor.workers)
-    record_bytes = _sample_record_bytes(files[0].path) if files else 1000.0
-    records = max(1, int(sum(f.size * _expansion(f.path) for f in files) / record_bytes))
+    if recipe.input.format == "images":  # one record per file, of its reference and signals
+        records, record_bytes = len(files), _IMAGE_RECORD_BYTES
+    else:
+        record_bytes = _sample_record_bytes(files[0].path) if files else 1000.0
+        records = max(1, int(sum(f.size * _expansion(f.path) for f in files) / record_bytes))
     shard_rows = _resolve_shard_rows(recipe.executor.shard_rows, records)
     stages = _cut_stages(recipe, files, shard_rows)
     plan = Plan(recipe, files, stages, n_workers, shard_rows)
@@ -174,14 +179,20 @@ def check_fits(plan: Plan) -> None:
 
 def _input_files(recipe: Recipe) -> list[InputFile]:
     """The input files, each checked at its start (``probe_input``) and hashed by content."""
-    paths = list_input_files(recipe.input.path, recipe.base_dir)
+    images = recipe.input.format == "images"
+    paths = list_input_files(recipe.input.path, recipe.base_dir, images=images)
     out = recipe.output_dir
     paths = [p for p in paths if p != out and out not in p.parents]  # a run never reads its own output
     if not paths:
         raise InputError(f"input {recipe.input.path!r} holds only files of the output directory {out}.")
     root = Path(os.path.commonpath([p if p.is_dir() else p.parent for p in paths]))
+    given = [(recipe.base_dir / p).resolve() for p in recipe.input.path]
+    if images and all(p.is_dir() for p in given):  # an image's id is its path under the input directory
+        root = Path(os.path.commonpath(given))
     rels = [str(path.relative_to(root)) if path != root else path.name for path in paths]
     for path, rel in zip(paths, rels):
+        if images:
+            break
         probe_input(path, rel, text_field=recipe.input.text_field, id_field=recipe.input.id_field,
                     columns=recipe.input.columns)
     with ThreadPoolExecutor(min(8, len(paths))) as pool:  # file reads and xxh3 release the GIL

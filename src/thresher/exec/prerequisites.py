@@ -29,9 +29,12 @@ def check_prerequisites(recipe: Recipe, paths: list[Path]) -> None:
     that writes it) when a step reads a column that nothing before it provides."""
     from ..ops.filter import Filter, check_types
 
-    columns = input_columns(paths, recipe.input.text_field, recipe.input.id_field)
+    columns = _image_columns(recipe) if recipe.input.format == "images" else \
+        input_columns(paths, recipe.input.text_field, recipe.input.id_field)
     if columns is None:
         return
+    if recipe.input.image_field is not None:
+        columns.update(_image_columns(recipe))
     columns.update({c: pa.type_for_alias(t) for c, t in recipe.input.columns.items() if c in columns})
     for index, step in enumerate(recipe.steps, 1):
         where = f"step {index} ({step.name})"
@@ -42,6 +45,17 @@ def check_prerequisites(recipe: Recipe, paths: list[Path]) -> None:
             check_types(step.op.expr, columns, f"{where}.expr")
         columns.update({c: columns.get(c) for c in step.op.writes})
     _check_eval(recipe, columns)
+
+
+def _image_columns(recipe: Recipe) -> dict[str, pa.DataType | None]:
+    """The columns of image records (``io.images``): the reader's and the signals'."""
+    from ..image.signals import SIGNAL_SCHEMA
+    from ..io.images import IMAGE_COLUMNS
+    from ..io.reserved import SOURCE_COLUMN
+
+    label = {"label": pa.string()} if recipe.input.label_from else {}
+    return {"id": pa.string(), "text": pa.string(), **label, **dict.fromkeys(IMAGE_COLUMNS),
+            **{f.name: f.type for f in SIGNAL_SCHEMA}, SOURCE_COLUMN: pa.string()}
 
 
 def _missing(recipe: Recipe, index: int, column: str, param: str | None, columns: dict) -> str:

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ..io.images import read_image_files
 from ..io.readers import ReadOptions, Span, read_batches
 from ..io.writers import write_ipc, write_parquet
 from ..ops.base import OpContext, RowResult
@@ -37,9 +38,13 @@ class IngestTask:
     stage_dir: Path
     span: Span | None = None  # a byte range of a large JSONL file
     span_index: int = 0
+    images: tuple[tuple[Path, str], ...] = ()  # format images: the image files (path, id) of this task
+    label_from: str | None = None
 
     @property
     def unit(self) -> str:
+        if self.images:
+            return f"i{self.file_index:05d}"
         return f"f{self.file_index:05d}" + (f".{self.span_index:04d}" if self.span is not None else "")
 
 
@@ -99,7 +104,9 @@ def run_task(task) -> dict:
 def _ingest(task: IngestTask) -> dict:
     shards, rows, bytes_in, bad_total = [], 0, 0, 0
     bad_rows: list[dict] = []
-    for k, (batch, bad) in enumerate(read_batches(task.path, task.rel, task.options, task.span)):
+    chunks = read_image_files(task.images, task.options, task.label_from) if task.images else \
+        read_batches(task.path, task.rel, task.options, task.span)
+    for k, (batch, bad) in enumerate(chunks):
         bad_rows.extend({"id": b.id, "text": b.text, "th_source": b.source, "removed_by": INPUT_STEP,
                          "reason": b.reason} for b in bad)
         if batch is not None and batch.num_rows:

@@ -22,6 +22,7 @@ FORMATS = {
     ".csv": "csv",
     ".csv.gz": "csv",
     ".arrow": "arrow",
+    ".tar": "webdataset",
 }
 
 
@@ -41,8 +42,9 @@ def is_hf_dataset_dir(path: Path) -> bool:
     return path.is_dir() and (path / "state.json").is_file() and (path / "dataset_info.json").is_file()
 
 
-def list_input_files(patterns: list[str], base_dir: Path) -> list[Path]:
-    """Expand files, directories and globs (relative to ``base_dir``) into a sorted, unique list."""
+def list_input_files(patterns: list[str], base_dir: Path, *, images: bool = False) -> list[Path]:
+    """Expand files, directories and globs (relative to ``base_dir``) into a sorted, unique list;
+    with ``images``, only the image files among them (``input.format: images``)."""
     found: list[Path] = []
     for pattern in patterns:
         full = pattern if Path(pattern).is_absolute() else str(base_dir / pattern)
@@ -52,6 +54,13 @@ def list_input_files(patterns: list[str], base_dir: Path) -> list[Path]:
         for match in map(Path, matches):
             found.extend(_expand(match))
     unique = sorted(set(p.resolve() for p in found))
+    if images:
+        from ..image.decode import IMAGE_SUFFIXES
+
+        unique = [p for p in unique if p.is_file() and p.name.lower().endswith(IMAGE_SUFFIXES)]
+        if not unique:
+            raise InputError(f"input {patterns!r} holds no image file (format: images reads "
+                             f"{', '.join(IMAGE_SUFFIXES)}).")
     if not unique:
         raise InputError(f"input {patterns!r} holds no readable file.")
     return unique

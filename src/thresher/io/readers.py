@@ -21,6 +21,7 @@ from ..errors import InputError
 from .declared import cast_declared
 from .decode import DECOMPRESS_ERRORS, UTF8_BOM, check_text_head, decompress_error, open_binary
 from .files import detect_format, is_hf_dataset_dir
+from .images import attach_images, read_webdataset
 from .output import output_columns, output_parts, read_output_file  # their home; imported from here too
 from .records import QUARANTINE_HINT, BadRecord, Chunk, ReadOptions, bad_record, check_reserved
 from .reserved import SOURCE_COLUMN
@@ -95,13 +96,14 @@ def read_batches(path: Path, rel: str, opts: ReadOptions, span: Span | None = No
         fmt = detect_format(path)
         if path.stat().st_size == 0:
             raise InputError(f"{rel}: the file is empty; remove it from the input or add records.")
-        reader = {"jsonl": _read_jsonl, "parquet": read_parquet, "csv": read_csv, "arrow": read_arrow}[fmt](
-            path, rel, opts
-        )
+        reader = {"jsonl": _read_jsonl, "parquet": read_parquet, "csv": read_csv, "arrow": read_arrow,
+                  "webdataset": read_webdataset}[fmt](path, rel, opts)
     any_records = False
     for batch, bad in reader:
         if opts.columns and batch is not None:
             batch, bad = _declared_types(batch, bad, opts)
+        if opts.image_field and batch is not None and batch.num_rows:
+            batch, bad = attach_images(batch, bad, opts.image_field, path.parent if path.is_file() else path, opts)
         any_records = any_records or bool(bad) or (batch is not None and batch.num_rows > 0)
         yield batch, bad
     if not any_records:
@@ -275,6 +277,8 @@ def _parse_line(raw: bytes, rel: str, lineno: int, opts: ReadOptions, bad: list[
         return bad_record(where, raw, problem, opts, bad)
     if not isinstance(obj, dict):
         return bad_record(where, raw, f"expected a JSON object, got {type(obj).__name__}", opts, bad)
+    if opts.image_field is not None and opts.text_field not in obj:  # an image's record needs no text
+        obj[opts.text_field] = ""
     problem = _check_fields(obj, opts)
     if problem:
         return bad_record(where, raw, problem, opts, bad)

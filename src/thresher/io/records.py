@@ -18,7 +18,8 @@ QUARANTINE_HINT = "(Set input.on_error: quarantine to set such records aside.)"
 class ReadOptions:
     """How to map an input's fields: which one is the text, which the id; what to do on errors;
     the declared column types (``input.columns`` as pairs); ``reserved``: refuse every column
-    thresher writes (the run's input), not only those the reader itself writes (side files)."""
+    thresher writes (the run's input), not only those the reader itself writes (side files);
+    ``image_field``: the field holding each record's image (a record then needs no text)."""
 
     text_field: str = "text"
     id_field: str | None = None
@@ -26,6 +27,8 @@ class ReadOptions:
     batch_rows: int = 10_000
     columns: tuple[tuple[str, str], ...] = ()
     reserved: bool = False
+    #: Tables: the field holding each record's image; a record then needs no text (``""``).
+    image_field: str | None = None
 
 
 @dataclass(frozen=True)

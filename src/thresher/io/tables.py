@@ -103,6 +103,9 @@ def _finish_batches(batches, rel: str, opts: ReadOptions) -> Iterator[Chunk]:
 def _finish_batch(batch: pa.RecordBatch, rel: str, opts: ReadOptions, rows) -> Chunk:
     """A batch of an Arrow-read file as records; ``rows`` are the records' numbers in the file."""
     names = batch.schema.names
+    if opts.text_field not in names and opts.image_field is not None:  # an image's record needs no text
+        batch = batch.append_column(opts.text_field, pa.array([""] * batch.num_rows, pa.string()))
+        names = batch.schema.names
     if opts.text_field not in names:
         raise InputError(f"{rel}: no column {opts.text_field!r}; is `text_field` correct? Columns: {names}")
     text = batch.column(opts.text_field)

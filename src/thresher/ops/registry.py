@@ -45,6 +45,12 @@ def all_ops() -> dict[str, type[Op]]:
 
 def build_op(name: str, params: dict | None) -> Op:
     """Build and validate one op from its recipe key and parameters."""
+    if not isinstance(params, (dict, type(None))):
+        raise RecipeError(f"the parameters of {name} must be a mapping like {{name: value}}, got {params!r}.")
+    odd = next((k for k in params or {} if not isinstance(k, str)), None)
+    if odd is not None:  # YAML reads a bare on/off/yes/no key as a boolean
+        raise RecipeError(f"parameter name {odd!r} of {name} is not a string (YAML reads a bare on, off, yes or "
+                          "no as a boolean: quote it).")
     return get_op(name)(**(params or {}))
 
 

@@ -16,11 +16,18 @@ from .keep import KEEP_PARAMS, priority_column, representatives
 __all__ = ["DedupExact"]
 
 _MASK64 = (1 << 64) - 1
+#: The column each ``compare`` hashes: the text, or the hash the image reader took.
+_SOURCES = {"text": "text", "image_bytes": "th_image_bytes_hash", "image_pixels": "th_image_pixel_hash"}
 
 
 @register_op("dedup_exact")
 class DedupExact(GlobalOp):
     """Exact deduplication on a 128-bit hash (xxh3) of the normalized text.
+
+    With ``compare: image_bytes`` it compares images instead: the hash of their files' bytes; with
+    ``compare: image_pixels`` the hash of their decoded pixels, so that an image re-encoded without
+    loss (a PNG of a JPEG's pixels, a file with other metadata) matches too. Both hashes are
+    taken when the images are read (``th_image_bytes_hash``, ``th_image_pixel_hash``).
 
     Documents with the same hash form a group; the group keeps one document, the first by
     ``(priority, id)``, and every other member goes to removed/ with ``dup_of`` naming it.
@@ -42,20 +49,31 @@ class DedupExact(GlobalOp):
     """
 
     params = {
+        "compare": Param(str, "text", "what is compared: the text, an image's file bytes or its decoded pixels",
+                    choices=("text", "image_bytes", "image_pixels")),
         "normalize": Param(str, "full", "text normalization before hashing", choices=("full", "whitespace", "none")),
         **KEEP_PARAMS,
     }
 
     def holds(self) -> str:
-        return "id, 128-bit text hash" + (", priority" if self.priority else "") + " per record"
+        what = self.compare.replace("_", " ")
+        return f"id, 128-bit {what} hash" + (", priority" if self.priority else "") + " per record"
 
     def key_columns(self) -> list[str]:
-        return ["id", "text"] + ([self.priority] if self.priority is not None else [])
+        return ["id", self._source] + ([self.priority] if self.priority is not None else [])
+
+    @property
+    def _source(self) -> str:
+        return _SOURCES[self.compare]
 
     def keys(self, batch: pa.RecordBatch, ctx: OpContext) -> pa.Table:
         hi, lo = [], []
-        for text in batch.column("text").to_pylist():
-            h = xxhash.xxh3_128_intdigest(self._key(text).encode("utf-8", "surrogatepass"))
+        if self.compare == "text":
+            hashes = (xxhash.xxh3_128_intdigest(self._key(text).encode("utf-8", "surrogatepass"))
+                      for text in batch.column("text").to_pylist())
+        else:  # the reader's hex digests
+            hashes = (int(h, 16) for h in batch.column(self._source).to_pylist())
+        for h in hashes:
             hi.append(h >> 64)
             lo.append(h & _MASK64)
         cols = {"id": batch.column("id"), "h1": pa.array(hi, pa.uint64()), "h2": pa.array(lo, pa.uint64())}
@@ -76,7 +94,9 @@ class DedupExact(GlobalOp):
         dup = np.flatnonzero(rep != np.arange(len(rep)))
         ids = keys.column("id")
         reps = pc.take(ids, pa.array(rep[dup]))
-        texts = [reason("exact duplicate", f"same normalized text as {r} (group of {n})")
+        same = {"text": "same normalized text", "image_bytes": "same image file bytes",
+                "image_pixels": "same image pixels"}[self.compare]
+        texts = [reason("exact duplicate", f"{same} as {r} (group of {n})")
                  for r, n in zip(reps.to_pylist(), sizes[dup].tolist())]
         return pa.table({"id": pc.take(ids, pa.array(dup)), "reason": pa.array(texts, pa.string()), "dup_of": reps})
 
