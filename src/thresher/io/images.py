@@ -23,7 +23,7 @@ import pyarrow as pa
 import xxhash
 
 from ..errors import InputError
-from ..image.decode import IMAGE_SUFFIXES, Decoded, ImageDecodeError, decode
+from ..image.decode import IMAGE_SUFFIXES, ImageDecodeError, decode
 from .records import BadRecord, Chunk, ReadOptions, bad_record, check_reserved
 from .reserved import SOURCE_COLUMN
 
@@ -50,36 +50,33 @@ def pixel_hash(pixels: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def image_columns(refs: Sequence[str], decoded: Sequence[Decoded], datas: Sequence[bytes]) -> pa.Table:
-    """The image columns of records whose images decoded: the reader's own and the signals."""
-    from ..image.signals import SIGNAL_SCHEMA, measure
+def measure_image(data: bytes | OSError) -> dict | str:
+    """The image columns of one image (its bytes, or the error reading them) but its reference,
+    or the problem with it (a string). The pixels are dropped as soon as they are measured."""
+    from ..image.signals import measure
 
-    base = {
-        "th_image": pa.array(refs, pa.string()),
-        "th_image_width": pa.array([d.width for d in decoded], pa.int32()),
-        "th_image_height": pa.array([d.height for d in decoded], pa.int32()),
-        "th_image_format": pa.array([d.format for d in decoded], pa.string()),
-        "th_image_bytes_hash": pa.array([xxhash.xxh3_128_hexdigest(b) for b in datas], pa.string()),
-        "th_image_pixel_hash": pa.array([pixel_hash(d.pixels) for d in decoded], pa.string()),
-    }
-    signals = [measure(d.pixels) for d in decoded]
-    for field in SIGNAL_SCHEMA:
-        base[field.name] = pa.array([s[field.name] for s in signals], field.type)
-    return pa.table(base)
+    if isinstance(data, OSError):
+        return f"unreadable image file ({data.strerror or data})"
+    try:
+        image = decode(data)
+    except ImageDecodeError as exc:
+        return str(exc)
+    return {"th_image_width": image.width, "th_image_height": image.height, "th_image_format": image.format,
+            "th_image_bytes_hash": xxhash.xxh3_128_hexdigest(data), "th_image_pixel_hash": pixel_hash(image.pixels),
+            **measure(image.pixels)}
 
 
-def _decode_all(datas: Sequence[bytes | OSError]) -> list[Decoded | str]:
-    """Each image decoded, or the problem (a string) with it."""
-    out: list[Decoded | str] = []
-    for data in datas:
-        if isinstance(data, OSError):
-            out.append(f"unreadable image file ({data.strerror or data})")
-            continue
-        try:
-            out.append(decode(data))
-        except ImageDecodeError as exc:
-            out.append(str(exc))
-    return out
+def image_columns(refs: Sequence[str], measured: Sequence[dict]) -> pa.Table:
+    """The image columns of records whose images decoded (``measure_image``'s dicts)."""
+    from ..image.signals import SIGNAL_SCHEMA
+
+    fields = [pa.field("th_image_width", pa.int32()), pa.field("th_image_height", pa.int32()),
+              pa.field("th_image_format", pa.string()), pa.field("th_image_bytes_hash", pa.string()),
+              pa.field("th_image_pixel_hash", pa.string()), *SIGNAL_SCHEMA]
+    columns = {"th_image": pa.array(refs, pa.string())}
+    for field in fields:
+        columns[field.name] = pa.array([m[field.name] for m in measured], field.type)
+    return pa.table(columns)
 
 
 # --- image files -----------------------------------------------------------------------------
@@ -91,23 +88,18 @@ def read_image_files(files: Sequence[tuple[Path, str]], opts: ReadOptions, label
     ``th_source``."""
     for start in range(0, len(files), opts.batch_rows):
         part = files[start:start + opts.batch_rows]
-        datas: list[bytes | OSError] = []
-        for path, _ in part:
-            try:
-                datas.append(path.read_bytes())
-            except OSError as exc:
-                datas.append(exc)
-        decoded = _decode_all(datas)
         bad: list[BadRecord] = []
-        for (_, rel), result in zip(part, decoded):
+        good = []
+        for path, rel in part:
+            result = measure_image(_read(path))
             if isinstance(result, str):
                 bad_record(rel, "", result, opts, bad)
-        ok = [i for i, result in enumerate(decoded) if not isinstance(result, str)]
-        if not ok:
+            else:
+                good.append((path, rel, result))
+        if not good:
             yield None, bad
             continue
-        good = [(*part[i], decoded[i]) for i in ok]
-        table = image_columns([f"file:{path}" for path, _, _ in good], [d for _, _, d in good], [datas[i] for i in ok])
+        table = image_columns([f"file:{path}" for path, _, _ in good], [m for _, _, m in good])
         head = {"id": pa.array([rel for _, rel, _ in good], pa.string()),
                 "text": pa.array([""] * len(good), pa.string())}
         if label_from == "folder":
@@ -115,6 +107,13 @@ def read_image_files(files: Sequence[tuple[Path, str]], opts: ReadOptions, label
         columns = {**head, **{name: table.column(name) for name in table.column_names},
                    SOURCE_COLUMN: pa.array([rel for _, rel, _ in good], pa.string())}
         yield pa.Table.from_pydict(columns).combine_chunks().to_batches()[0], bad
+
+
+def _read(path: Path) -> bytes | OSError:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        return exc
 
 
 # --- tables whose image_field points at images ------------------------------------------------
@@ -151,29 +150,23 @@ def attach_images(batch: pa.RecordBatch, bad: list[BadRecord], field: str, base:
     if field not in batch.schema.names:
         raise InputError(f"{base}: no column {field!r}; is `image_field` correct? Columns: {batch.schema.names}")
     values = batch.column(field).to_pylist()
-    datas: list[bytes | OSError] = []
-    problems: dict[int, str] = {}
+    sources = batch.column(SOURCE_COLUMN).to_pylist()
+    bad = list(bad)
+    keep, measured = [], []
     for i, value in enumerate(values):
         try:
-            datas.append(image_bytes(value, base))
+            result = measure_image(image_bytes(value, base))
         except OSError as exc:
-            datas.append(exc)
+            result = measure_image(exc)
         except ValueError as exc:
-            datas.append(b"")
-            problems[i] = f"image field {field!r}: {exc}"
-    decoded = _decode_all(datas)
-    bad = list(bad)
-    keep = []
-    sources = batch.column(SOURCE_COLUMN).to_pylist()
-    for i, result in enumerate(decoded):
-        problem = problems.get(i) or (result if isinstance(result, str) else None)
-        if problem:
-            bad_record(sources[i], batch.column("text")[i].as_py(), f"image {_shown(values[i])}: {problem}", opts, bad)
+            result = f"image field {field!r}: {exc}"
+        if isinstance(result, str):
+            bad_record(sources[i], batch.column("text")[i].as_py(), f"image {_shown(values[i])}: {result}", opts, bad)
         else:
             keep.append(i)
+            measured.append(result)
     kept = batch.take(pa.array(keep, pa.int64())) if len(keep) != batch.num_rows else batch
-    table = image_columns([_reference(values[i], field, base) for i in keep], [decoded[i] for i in keep],
-                          [datas[i] for i in keep])
+    table = image_columns([_reference(values[i], field, base) for i in keep], measured)
     for name in table.column_names:
         kept = kept.append_column(name, table.column(name).combine_chunks())
     return kept, bad
@@ -253,7 +246,7 @@ def _member_bytes(raw, member: tarfile.TarInfo) -> bytes:
 
 
 def _wds_batch(rows: list[dict], path: Path, rel: str, raw, opts: ReadOptions) -> Chunk:
-    records, refs, datas, bad = [], [], [], []
+    records, refs, measured, bad = [], [], [], []
     for row in rows:
         where = f"{rel}:{row['key']}"
         members = row["members"]
@@ -281,17 +274,17 @@ def _wds_batch(rows: list[dict], path: Path, rel: str, raw, opts: ReadOptions) -
             record["label"] = _member_bytes(raw, members[_WDS_LABEL]).decode("utf-8", "replace").strip()
         ident = record.pop(opts.id_field, None) if opts.id_field else None
         member = members[image_ext]
+        result = measure_image(_member_bytes(raw, member))
+        if isinstance(result, str):
+            bad_record(where, text, result, opts, bad)
+            continue
         records.append({"id": str(ident if ident is not None else row["key"]), "text": text, **record,
                         SOURCE_COLUMN: where})
         refs.append(f"tar:{path.resolve()}:{member.offset_data}:{member.size}")
-        datas.append(_member_bytes(raw, member))
-    decoded = _decode_all(datas)
-    good = [i for i, d in enumerate(decoded) if not isinstance(d, str)]
-    for i, d in enumerate(decoded):
-        if isinstance(d, str):
-            bad_record(records[i][SOURCE_COLUMN], records[i]["text"], d, opts, bad)
-    if not good:
+        measured.append(result)
+    if not records:
         return None, bad
+    good = range(len(records))
     keys = [k for k in dict.fromkeys(k for i in good for k in records[i]) if k not in ("id", "text", SOURCE_COLUMN)]
     check_reserved(keys, rel, opts)
     columns = {"id": pa.array([records[i]["id"] for i in good], pa.string()),
@@ -302,7 +295,7 @@ def _wds_batch(rows: list[dict], path: Path, rel: str, raw, opts: ReadOptions) -
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             columns[key] = pa.array([None if records[i].get(key) is None else json.dumps(records[i][key])
                                      for i in good], pa.string())
-    table = image_columns([refs[i] for i in good], [decoded[i] for i in good], [datas[i] for i in good])
+    table = image_columns(refs, measured)
     columns.update({name: table.column(name) for name in table.column_names})
     columns[SOURCE_COLUMN] = pa.array([records[i][SOURCE_COLUMN] for i in good], pa.string())
     return pa.Table.from_pydict(columns).combine_chunks().to_batches()[0], bad
