@@ -80,3 +80,15 @@ def test_manifest_format_is_unchanged(tmp_path, prose_rows):
                                           "task_seconds", "computed_units", "peak_rss_bytes", "fingerprint"}
     dedup = find_step(manifest, "dedup_exact")
     assert dedup["in"] == find_step(manifest, "length")["out"] == dedup["out"] + sum(dedup["removed"].values())
+
+
+def test_the_input_step_counts_each_record_once_though_two_stages_report_it():
+    from thresher.manifest import step_summaries
+
+    ingest = {"steps": {"input": {"in": 10, "removed": {"invalid input": 1}, "seconds": 0.5}}}
+    ids = {"steps": {"input": {"in": 9, "removed": {"duplicate id": 2}, "seconds": 0.1}}}
+    length = {"steps": {"length": {"in": 7, "removed": {}, "seconds": 0.2}}}
+    summary = {s["step"]: s for s in step_summaries([ingest, ids, length])}
+    assert (summary["input"]["in"], summary["input"]["out"]) == (10, 7)
+    assert summary["input"]["removed"] == {"invalid input": 1, "duplicate id": 2}
+    assert (summary["length"]["in"], summary["length"]["out"]) == (7, 7)

@@ -141,7 +141,15 @@ def merge_tasks(stats: list[dict], *, computed: int) -> StageStats:
 def step_summaries(metas: list[StageStats]) -> list[dict]:
     """Per step, in recipe order: records in, out, removed per rule, seconds and ``info``
     (the manifest's ``steps`` before the runner adds each step's op)."""
-    merged = merge_steps(meta.get("steps", {}) for meta in metas)
+    merged: dict[str, StepStats] = {}
+    for meta in metas:
+        for name, stats in merge_steps([meta.get("steps", {})]).items():
+            if name in merged:  # a step of two stages (the input: read, then its ids checked) counts its records once
+                first_in = merged[name]["in"]
+                merged[name] = merge_steps([{name: merged[name]}, {name: stats}])[name]
+                merged[name]["in"] = first_in
+            else:
+                merged[name] = stats
     return [{"step": name, **s, "out": s["in"] - sum(s["removed"].values())} for name, s in merged.items()]
 
 
