@@ -263,3 +263,15 @@ def test_image_input_options_are_checked(tmp_path):
         (tmp_path / "empty").mkdir()
         (tmp_path / "empty" / "a.txt").write_text("x")
         run(recipe(tmp_path, {"path": str(tmp_path / "empty"), "format": "images"}))
+
+
+def test_the_card_lists_the_first_files_of_a_large_folder_and_counts_the_rest(tmp_path):
+    root = tmp_path / "many"
+    root.mkdir()
+    for i in range(23):
+        photo(i).save(root / f"img{i:02d}.png")
+    result = run(recipe(tmp_path, {"path": str(root), "format": "images"}))
+    card = (result.output_dir / "README.md").read_text()
+    assert "| img19.png |" in card and "| img20.png |" not in card
+    assert "(3 more files, listed in manifest.json)" in card
+    assert len(result.manifest["inputs"]) == 23

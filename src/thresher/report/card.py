@@ -21,6 +21,9 @@ from ..io.writers import OUTPUT_SUFFIX
 from .stats import LANGUAGE_COLUMN, eval_label, output_distributions
 from .summary import removed_rows
 
+#: Input files listed by name in the card's sources.
+_LISTED_FILES = 20
+
 __all__ = ["write_card", "render_card", "CARD", "hub_configs"]
 
 #: The card's file name in the output directory (the name the Hub reads its configs from).
@@ -106,7 +109,11 @@ def render_card(manifest: dict, out: Path | None = None, stats: dict | None = No
              "(every removed record is in `removed/` with the step and the reason).", "",
              _load_hint(manifest), "",
              "## Sources", "", "| file | bytes | xxh3-128 |", "|---|---:|---|"]
-    lines += [f"| {_md(f['path'])} | {f['bytes']:,} | {f.get('xxh3', '')} |" for f in manifest["inputs"]]
+    inputs = manifest["inputs"]
+    lines += [f"| {_md(f['path'])} | {f['bytes']:,} | {f.get('xxh3', '')} |" for f in inputs[:_LISTED_FILES]]
+    if len(inputs) > _LISTED_FILES:  # an image folder: thousands of files (all in manifest.json)
+        rest = inputs[_LISTED_FILES:]
+        lines.append(f"| ({len(rest):,} more files, listed in manifest.json) | {sum(f['bytes'] for f in rest):,} | |")
     lines += ["", f"Output fingerprint (input files, steps, parameters, seed, version): "
               f"`{manifest.get('final_fingerprint', '?')}`."]
     for column, d in stats.items():
