@@ -275,3 +275,12 @@ def test_the_card_lists_the_first_files_of_a_large_folder_and_counts_the_rest(tm
     assert "| img19.png |" in card and "| img20.png |" not in card
     assert "(3 more files, listed in manifest.json)" in card
     assert len(result.manifest["inputs"]) == 23
+
+
+def test_an_image_step_on_text_records_says_how_to_read_images(tmp_path):
+    from thresher.errors import RecipeError
+
+    (tmp_path / "t.jsonl").write_text('{"text": "no image here"}\n')
+    with pytest.raises(RecipeError, match=r"step 1 \(dedup_exact\).compare needs image records \(column "
+                                          r"th_image_pixel_hash\): read images with input.format: images"):
+        run(recipe(tmp_path, {"path": str(tmp_path / "t.jsonl")}, [{"dedup_exact": {"compare": "image_pixels"}}]))

@@ -65,6 +65,9 @@ def _missing(recipe: Recipe, index: int, column: str, param: str | None, columns
     if later is not None:
         return (f"{who} needs column {column}, which step {later} ({recipe.steps[later - 1].name}) writes after it: "
                 f"move step {later} before step {index}.")
+    if column.startswith("th_image"):  # written by the image reader, not by a step
+        return (f"{who} needs image records (column {column}): read images with input.format: images, or "
+                "name the column that holds each record's image with input.image_field.")
     makers = _makers().get(column)
     if makers:
         return f"{who} needs column {column}, made by {' or '.join(makers)}: add it before this step."
