@@ -281,6 +281,6 @@ def test_an_image_step_on_text_records_says_how_to_read_images(tmp_path):
     from thresher.errors import RecipeError
 
     (tmp_path / "t.jsonl").write_text('{"text": "no image here"}\n')
-    with pytest.raises(RecipeError, match=r"step 1 \(dedup_exact\).compare needs image records \(column "
+    with pytest.raises(RecipeError, match=r"step 1 \(dedup_exact\) needs image records \(column "
                                           r"th_image_pixel_hash\): read images with input.format: images"):
         run(recipe(tmp_path, {"path": str(tmp_path / "t.jsonl")}, [{"dedup_exact": {"compare": "image_pixels"}}]))
