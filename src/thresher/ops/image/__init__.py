@@ -1,0 +1,1 @@
+"""Ops on images, from the columns the image readers write (``thresher.image``)."""
