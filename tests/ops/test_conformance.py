@@ -4,6 +4,7 @@ import pickle
 import re
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 import yaml
@@ -28,6 +29,8 @@ REQUIRED = {"filter": {"expr": "len(text) > 10"}, "sample_balanced": {"fraction"
 BEFORE = {"difficulty": ["embed"], "label_issues": ["embed"], "ood_score": ["embed"], "harvest": ["embed", "ood_score"],
           "influence": ["embed"], "kmeans": ["embed"], "hierarchical_kmeans": ["embed"], "dedup_semantic": ["embed"],
           "sample_balanced": ["embed", "hierarchical_kmeans"]}
+# Ops on images read the columns the image readers write: the suite adds them to its records.
+IMAGE_OPS = {"image_quality", "dedup_image"}
 OPS = sorted(all_ops())
 
 
@@ -46,7 +49,23 @@ def _batch(n: int = 12) -> pa.RecordBatch:
                                        "good": [i % 3 == 0 for i in range(n)]}, schema=schema)
 
 
+def _with_image_columns(batch: pa.RecordBatch) -> pa.RecordBatch:
+    from thresher.image.signals import SIGNAL_SCHEMA, measure
+
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (40 + 4 * i, 48, 3), dtype=np.uint8) for i in range(batch.num_rows)]
+    signals = [measure(a) for a in images]
+    columns = {"th_image_width": pa.array([a.shape[1] for a in images], pa.int32()),
+               "th_image_height": pa.array([a.shape[0] for a in images], pa.int32()),
+               **{f.name: pa.array([s[f.name] for s in signals], f.type) for f in SIGNAL_SCHEMA}}
+    for name, values in columns.items():
+        batch = batch.append_column(name, values)
+    return batch
+
+
 def _prepared(name: str, batch: pa.RecordBatch) -> pa.RecordBatch:
+    if name in IMAGE_OPS:
+        batch = _with_image_columns(batch)
     for before in BEFORE.get(name, []):
         batch = _process(_build(before), batch).batch
     return batch
