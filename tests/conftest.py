@@ -75,6 +75,19 @@ def real_rows(n: int, min_chars: int = 40) -> list[dict]:
     return rows
 
 
+def photo_like(h: int, w: int, seed: int = 0, blocks: tuple[int, ...] = (64, 16, 4)):
+    """A synthetic photo for the image tests: colour blobs and edges at the scales of ``blocks``,
+    plus fine grain (uint8 array ``(h, w, 3)``)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    out = np.zeros((h, w, 3), np.float64)
+    for block in blocks:
+        coarse = rng.integers(0, 256, (h // block + 1, w // block + 1, 3)).astype(np.float64)
+        out += np.kron(coarse, np.ones((block, block, 1)))[:h, :w] / len(blocks)
+    return np.clip(out + rng.normal(0, 4, out.shape), 0, 255).astype(np.uint8)
+
+
 def make_recipe(tmp_path: Path, input_path: Path, steps: list, **executor) -> dict:
     return {"input": {"path": str(input_path)}, "output": {"path": str(tmp_path / "out")},
             "executor": {"workers": 1, **executor}, "seed": 0, "steps": steps}

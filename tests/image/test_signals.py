@@ -6,17 +6,12 @@ import pytest
 import scipy.fft
 from PIL import Image, ImageFilter
 
+from conftest import photo_like
 from thresher.image.signals import SIGNAL_SCHEMA, hamming, hash_words, measure, measure_many
 
 
 def _photo(h: int = 384, w: int = 512, seed: int = 0) -> np.ndarray:
-    """A photo-like image: smooth colour blobs and edges at several scales, plus fine grain."""
-    rng = np.random.default_rng(seed)
-    out = np.zeros((h, w, 3), np.float64)
-    for block in (64, 16, 4):
-        coarse = rng.integers(0, 256, (h // block + 1, w // block + 1, 3)).astype(np.float64)
-        out += np.kron(coarse, np.ones((block, block, 1)))[:h, :w] / 3
-    return np.clip(out + rng.normal(0, 4, out.shape), 0, 255).astype(np.uint8)
+    return photo_like(h, w, seed)
 
 
 def _blur(rgb: np.ndarray, sigma: float) -> np.ndarray:

@@ -5,6 +5,7 @@ import pyarrow as pa
 import pytest
 from PIL import Image, ImageFilter
 
+from conftest import photo_like
 from thresher.errors import InputError, RecipeError
 from thresher.image.signals import SIGNAL_SCHEMA, measure
 from thresher.ops import OpContext, build_op
@@ -13,13 +14,7 @@ from thresher.ops.image.quality import ImageQuality, robust_z
 
 
 def _photo(h: int = 192, w: int = 256, seed: int = 0) -> np.ndarray:
-    """Photo-like: colour blobs and edges at several scales, plus grain."""
-    rng = np.random.default_rng(seed)
-    out = np.zeros((h, w, 3), np.float64)
-    for block in (32, 8, 2):
-        coarse = rng.integers(0, 256, (h // block + 1, w // block + 1, 3)).astype(np.float64)
-        out += np.kron(coarse, np.ones((block, block, 1)))[:h, :w] / 3
-    return np.clip(out + rng.normal(0, 4, out.shape), 0, 255).astype(np.uint8)
+    return photo_like(h, w, seed, blocks=(32, 8, 2))
 
 
 def _blur(rgb: np.ndarray, sigma: float = 3) -> np.ndarray:
