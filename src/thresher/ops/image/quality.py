@@ -265,7 +265,7 @@ def _reasons(ids: pa.ChunkedArray, found: list[tuple[str, np.ndarray, list[str]]
         for row, detail in zip(rows.tolist(), details):
             if row not in first:
                 first[row] = reason(issue, detail)
-            elif issue not in first[row].split(":")[0] and issue not in others.get(row, []):
+            elif issue != first[row].split(":")[0] and issue not in others.get(row, []):
                 others.setdefault(row, []).append(issue)
     rows = sorted(first)
     texts = [first[r] + (f" (also {', '.join(others[r])})" if r in others else "") for r in rows]
