@@ -304,13 +304,13 @@ def fit(im: Image.Image, max_side: int) -> Image.Image:
     return im.resize((max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.LANCZOS)
 
 
-def encode(im: Image.Image, fmt: str, quality: int = 90) -> bytes:
-    """Deterministic JPEG (quality, 4:2:0) or PNG bytes; a gray-looking 'L' image stays 'L'."""
+def encode(im: Image.Image, fmt: str, quality: int = 90, png_level: int = 9) -> bytes:
+    """Deterministic JPEG (quality, 4:2:0) or PNG (zlib level) bytes of an RGB or L image."""
     buf = io.BytesIO()
     if fmt == "JPEG":
         im.save(buf, "JPEG", quality=quality)
     else:
-        im.save(buf, "PNG", compress_level=9)
+        im.save(buf, "PNG", compress_level=png_level)
     return buf.getvalue()
 
 
@@ -395,7 +395,7 @@ DEGRADATIONS: dict[str, Degrade] = {
 KINDS = ["exact", "reencode", *DEGRADATIONS]   # exact: the same bytes; reencode: same pixels
 
 
-def plant(kind: str, data: bytes, fmt: str, rng: random.Random) -> tuple[bytes, str, dict]:
+def plant(kind: str, data: bytes, fmt: str, rng: random.Random, png_level: int = 9) -> tuple[bytes, str, dict]:
     """A planted copy of an encoded original: (bytes, format, params).  Lossy kinds keep the
     original's format (JPEG quality 90), ``jpeg25`` is JPEG quality 25, ``reencode`` switches
     JPEG <-> PNG keeping the decoded pixels (a JPEG original becomes a PNG; a PNG one a PNG
@@ -415,7 +415,7 @@ def plant(kind: str, data: bytes, fmt: str, rng: random.Random) -> tuple[bytes, 
     out, params = DEGRADATIONS[kind](im, rng)
     q = 25 if kind == "jpeg25" else 90
     ofmt = "JPEG" if kind == "jpeg25" else fmt
-    return encode(out, ofmt, q), ofmt, params
+    return encode(out, ofmt, q, png_level), ofmt, params
 
 
 EXT = {"JPEG": ".jpg", "PNG": ".png"}
