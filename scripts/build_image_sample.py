@@ -139,8 +139,8 @@ def _tux_group(rel: str, mirrored: set[str]) -> str | None:
         return f"tuxpaint:mirror:{(p.parent / p.stem.removesuffix('_mirror')).as_posix()}"
     if "alphabets/english" in rel:
         letter = p.stem.split("_")[0]
-        if letter.lower() in _TUX_LETTER_MIRRORS:
-            return f"tuxpaint:letters-{_TUX_LETTER_MIRRORS[letter.lower()]}:{p.parent.as_posix()}"
+        if letter in _TUX_LETTER_MIRRORS:        # lowercase b/d, p/q: mirror images
+            return f"tuxpaint:letters-{_TUX_LETTER_MIRRORS[letter]}:{p.parent.as_posix()}"
         if letter.lower() in "cosuvwxz":     # same shape in both cases
             return f"tuxpaint:letter-{letter.lower()}:{p.parent.parent.as_posix()}"
     return None
@@ -562,7 +562,53 @@ def build_sample(out: Path, debs: Path, seed: int = SEED, max_side: int = SAMPLE
                       for e in entries],
     }
     (out / "TRUTH.json").write_text(dump_json(truth), encoding="utf-8")
+    (out / "README.md").write_text(sample_readme(truth), encoding="utf-8")
     return truth
+
+
+def sample_readme(truth: dict) -> str:
+    """The sample's README.md: what it holds, where it comes from, what TRUTH.json says."""
+    by_class: dict[str, int] = {}
+    for e in truth["originals"] + truth["planted"]:
+        by_class[e["class"]] = by_class.get(e["class"], 0) + 1
+    kinds: dict[str, int] = {}
+    for p in truth["planted"]:
+        kinds[p["kind"]] = kinds.get(p["kind"], 0) + 1
+    c, v = truth["counts"], truth["packages"]
+    return f"""# `images/`: a small real image sample (ImageFolder layout)
+
+{c['files']} images ({c['originals']} originals, {c['planted']} planted copies; {c['bytes'] / 1e6:.2f} MB), max side
+{truth['max_side']} px, one folder per class: {', '.join(f'`{k}` {n}' for k, n in sorted(by_class.items()))}.
+Read it with `input: {{path: examples/data/images, format: images, label_from: folder}}`.
+
+Built by `scripts/build_image_sample.py` (after `scripts/install_image_data.sh`) from images that
+Debian ships; nothing is drawn or generated:
+
+- the tuxpaint category folders: stamps of `tuxpaint-stamps-default` {v['tuxpaint-stamps-default']}
+  (GPL-2): photo cut-outs, and drawings (their names say `cartoon`); transparency flattened on
+  white; JPEG for photos, PNG for drawings;
+- `scenes`: `opencv-doc` {v['opencv-doc']} `examples/data` (Apache-2.0 / BSD-3-Clause: photos,
+  stereo pairs, real motion and defocus blur) and `visp-images-data` {v['visp-images-data']}
+  (GPL-2: video frames, the Klimt test image), as JPEG.
+
+`style` in TRUTH.json is read from tuxpaint's folders (`cartoon` folders are drawings); some
+stamps outside them are clip-art renders too (dreidels, houses), so "photo" is approximate.
+
+## TRUTH.json (not an image: the reader skips it)
+
+- `planted`: each copy made from an original of this folder, its `kind` and `params`:
+  {', '.join(f'{k} {n}' for k, n in kinds.items())}. `exact` is the same bytes (one copy is filed under
+  another class), `reencode` the same pixels as PNG, `jpeg25` JPEG quality 25, `resize50` half size,
+  `flip` mirrored, `crop90` 90% of each side, `blur3` Gaussian blur sigma 3 px, `dark` 0.25 v, `bright`
+  255 - 0.25 (255 - v), `gray` luma stored as RGB.
+- `natural_groups`: originals that show the same scene in the packages (stereo pairs, consecutive
+  frames, a stamp and its mirror image): real near duplicates, not planted.
+- `natural_blur`: originals blurred in the package (motion, defocus, a Gaussian-filtered Klimt).
+- `gray`: originals that are grayscale (video frames, gray photos).
+- `originals`: every original with its class, source, package path (`from`), `style`, tuxpaint's
+  English `caption`, size, format and `white` (share of near-white pixels: cut-outs on white are
+  mostly white, which a naive "too light" check mistakes for overexposure).
+"""
 
 
 def dump_json(doc: dict) -> str:

@@ -20,7 +20,7 @@ mkdir -p "$DEST"
 cd "$DEST"
 
 SUDO=""
-if [ "$(id -u)" -ne 0 ] && ! touch /var/lib/apt/lists/.probe 2>/dev/null; then SUDO="sudo"; fi
+if [ "$(id -u)" -ne 0 ] && [ ! -w /var/lib/apt/lists ]; then SUDO="sudo"; fi
 
 fetch() {  # apt-get download, updating the package lists once if that fails
   apt-get download "$1" 2>/dev/null && return 0
