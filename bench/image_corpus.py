@@ -25,7 +25,9 @@ original|planted, ``kind``, ``original`` (the id a
 planted image was made from), ``natural_group`` (originals that show the same scene: frames of
 one sequence, stereo pairs, mirrored stamps, identical stamps; pairs inside a group are real
 near duplicates, so a fair precision counts them as neither right nor wrong), ``native_gray``
-and ``natural_blur`` (originals that are gray or blurred in the package), sizes and parameters.
+and ``natural_blur`` (originals that are gray or blurred in the package), ``white`` (an
+original's share of near-white pixels: tuxpaint's cut-outs on white are mostly white, which a
+naive overexposure check takes for "light"), sizes and parameters.
 ``OUT/SUMMARY.json`` holds the counts and the build time.
 
 Stored formats: tuxpaint photos and visp frames JPEG quality 90 (frames: grayscale JPEG),
@@ -144,12 +146,13 @@ def make_original(task: tuple[bis.Src, str, Path, int]) -> dict:
     _write(out / id_, data)
     with Image.open(io.BytesIO(data)) as im:
         w, h = im.size
-        gray = im.mode == "L" or bis.is_gray(bis.flatten(im))
+        rgb = bis.flatten(im)
+    gray = bis.is_gray(rgb)
     return {"id": id_, "role": "original", "kind": "original", "original": None, "source": src.source,
             "package": src.package, "from": f"{bis.PACKAGE_ROOTS.get(src.package, '')}/{src.rel}".lstrip("/"),
             "label": src.label, "style": src.style, "caption": src.caption, "width": w, "height": h, "format": fmt,
             "bytes": len(data), "copied": copied, "natural_group": src.group, "native_gray": gray,
-            "natural_blur": src.natural_blur}
+            "natural_blur": src.natural_blur, "white": round(bis.near_white_share(rgb), 4)}
 
 
 def make_planted(task: tuple[str, dict, Path, int]) -> dict:
