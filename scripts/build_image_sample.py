@@ -17,7 +17,8 @@ Writes
 - ``tests/data/bad_images/``: one file per hard case for the image reader (zero bytes, truncated,
   not an image, decompression bomb, CMYK, 16-bit, palette + transparency, animated, EXIF
   orientation) and ``EXPECTED.json`` with what decoding each must give.
-- ``tests/data/images.tar`` (WebDataset: ``key.jpg`` + ``key.json`` + ``key.cls`` + ``key.txt``)
+- ``tests/data/images.tar`` (WebDataset: ``key.jpg`` + ``key.json`` + ``key.cls`` + ``key.txt``;
+  the class index in ``.cls``, its name as ``category`` in ``.json``, tuxpaint's caption in ``.txt``)
   and ``tests/data/image_tables/`` (Parquet with image bytes, Parquet/CSV/JSONL with relative
   paths to ``files/``), all of the same few images.
 
@@ -742,6 +743,7 @@ def build_bad_images(out: Path, tux_root: Path, visp_root: Path | None, cv_root:
             expected[name] = dict(facts, bytes=len(data))
         else:
             expected[name] = dict(_expect(data), **facts, bytes=len(data))
+    _mark_same_pixels(out, expected)
     assert expected["exif_rotate90.jpg"]["stored_size"] == [photo.width, photo.height]
     assert (expected["exif_rotate90.jpg"]["width"], expected["exif_rotate90.jpg"]["height"]) == (photo.height,
                                                                                                  photo.width)
@@ -753,6 +755,21 @@ def build_bad_images(out: Path, tux_root: Path, visp_root: Path | None, cv_root:
            "files": expected}
     (out / "EXPECTED.json").write_text(dump_json(doc), encoding="utf-8")
     return doc
+
+
+def _mark_same_pixels(folder: Path, expected: dict) -> None:
+    """``same_pixels_as``: the other good files that decode to the very same RGB pixels (the
+    16-bit PNG and the GIF's first frame are the same video frame)."""
+    digests: dict[str, str] = {}
+    for name, facts in expected.items():
+        if facts.get("ok"):
+            with Image.open(folder / name) as im:
+                a = np.asarray(flatten(im))
+            digests[name] = hashlib.sha256(str(a.shape).encode() + a.tobytes()).hexdigest()
+    for name, digest in digests.items():
+        same = sorted(n for n, d in digests.items() if d == digest and n != name)
+        if same:
+            expected[name]["same_pixels_as"] = same
 
 
 def _check_fails(name: str, data: bytes, warns_only: bool) -> None:
@@ -794,7 +811,7 @@ def build_tables(tests_data: Path, truth: dict, sample: Path, n: int = 8, max_si
     tar_path = tests_data / "images.tar"
     with tarfile.open(tar_path, "w", format=tarfile.USTAR_FORMAT) as tar:
         for r in rows:
-            meta = {"label": r["label"], "caption": r["caption"], "sample_id": r["id"]}
+            meta = {"category": r["label"], "caption": r["caption"], "sample_id": r["id"]}
             _tar_add(tar, f"{r['key']}.cls", f"{labels.index(r['label'])}\n".encode())
             _tar_add(tar, f"{r['key']}.jpg", r["jpg"])
             _tar_add(tar, f"{r['key']}.json", json.dumps(meta, sort_keys=True).encode())

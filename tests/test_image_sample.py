@@ -114,7 +114,7 @@ def test_webdataset_tar_and_tables_hold_the_same_images():
     for row, rel, r in zip(by_bytes, by_path, index["rows"]):
         jpg = members[f"{r['key']}.jpg"]
         assert row["image"] == jpg == (DATA / "image_tables" / rel["image"]).read_bytes()
-        assert json.loads(members[f"{r['key']}.json"])["label"] == row["label"] == r["label"]
+        assert json.loads(members[f"{r['key']}.json"])["category"] == row["label"] == r["label"]
         assert int(members[f"{r['key']}.cls"]) == index["classes"].index(r["label"])
         with Image.open(io.BytesIO(jpg)) as im:
             assert im.size == (r["width"], r["height"])
