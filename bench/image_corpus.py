@@ -27,7 +27,8 @@ one sequence, stereo pairs, mirrored stamps, identical stamps; pairs inside a gr
 near duplicates, so a fair precision counts them as neither right nor wrong), ``native_gray``
 and ``natural_blur`` (originals that are gray or blurred in the package), ``white`` (an
 original's share of near-white pixels: tuxpaint's cut-outs on white are mostly white, which a
-naive overexposure check takes for "light"), sizes and parameters.
+naive overexposure check takes for "light"), ``blank`` (one colour: tuxpaint's white lightning
+bolt on transparent becomes all white; no planted copies of these), sizes and parameters.
 ``OUT/SUMMARY.json`` holds the counts and the build time.
 
 Stored formats: tuxpaint photos and visp frames JPEG quality 90 (frames: grayscale JPEG),
@@ -53,6 +54,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
@@ -152,7 +154,8 @@ def make_original(task: tuple[bis.Src, str, Path, int]) -> dict:
             "package": src.package, "from": f"{bis.PACKAGE_ROOTS.get(src.package, '')}/{src.rel}".lstrip("/"),
             "label": src.label, "style": src.style, "caption": src.caption, "width": w, "height": h, "format": fmt,
             "bytes": len(data), "copied": copied, "natural_group": src.group, "native_gray": gray,
-            "natural_blur": src.natural_blur, "white": round(bis.near_white_share(rgb), 4)}
+            "natural_blur": src.natural_blur, "white": round(bis.near_white_share(rgb), 4),
+            "blank": float(np.asarray(rgb.convert("L"), dtype=np.float32).std()) < 1.0}
 
 
 def make_planted(task: tuple[str, dict, Path, int]) -> dict:
@@ -175,7 +178,7 @@ def choose_planted(originals: list[dict], n_total: int, seed: int) -> list[tuple
     seeded sample (without repetition) of the originals it applies to."""
     budget = max(0, n_total - len(originals))
     kinds = bis.KINDS
-    eligible = [o for o in originals if min(o["width"], o["height"]) >= MIN_SIDE_PLANTED]
+    eligible = [o for o in originals if min(o["width"], o["height"]) >= MIN_SIDE_PLANTED and not o["blank"]]
     pairs = []
     for k, kind in enumerate(kinds):
         n = budget // len(kinds) + (1 if k < budget % len(kinds) else 0)
@@ -235,6 +238,7 @@ def summarize(records: list[dict], seconds: float, workers: int) -> dict:
         "native_gray_originals": sum(r["native_gray"] for r in originals),
         "natural_blur_originals": sum(r["natural_blur"] for r in originals),
         "copied_originals": sum(r["copied"] for r in originals),
+        "blank_originals": [r["id"] for r in originals if r["blank"]],
     }
 
 
