@@ -118,3 +118,55 @@ def test_webdataset_tar_and_tables_hold_the_same_images():
         assert int(members[f"{r['key']}.cls"]) == index["classes"].index(r["label"])
         with Image.open(io.BytesIO(jpg)) as im:
             assert im.size == (r["width"], r["height"])
+
+
+def _builder():
+    """scripts/build_image_sample.py as a module (registered: its dataclass needs that)."""
+    import importlib.util
+    import sys
+
+    if "build_image_sample" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("build_image_sample", REPO / "scripts" / "build_image_sample.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["build_image_sample"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["build_image_sample"]
+
+
+def test_each_planted_kind_does_what_the_truth_says_on_a_real_image():
+    """scripts/build_image_sample.py's plant(): the degradations behind both truth files."""
+    import random
+
+    b = _builder()
+    with Image.open(SAMPLE / "scenes" / "opencv_fruits.jpg") as im:
+        rgb = im.convert("RGB")
+    data = b.encode(rgb, "JPEG", 90)
+    orig = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.float64)
+
+    def planted(kind: str, fmt: str = "JPEG") -> tuple[np.ndarray, str, dict]:
+        out, ofmt, params = b.plant(kind, data, fmt, random.Random(kind))
+        with Image.open(io.BytesIO(out)) as im:
+            assert im.format == ofmt
+            return np.asarray(im.convert("RGB"), dtype=np.float64), out, params
+
+    def sharpness(a: np.ndarray) -> float:
+        g = a.mean(axis=2)
+        return float((g[1:-1, 1:-1] * 4 - g[:-2, 1:-1] - g[2:, 1:-1] - g[1:-1, :-2] - g[1:-1, 2:]).var())
+
+    assert planted("exact")[1] == data
+    a, out, _ = planted("reencode")
+    assert out != data and np.array_equal(a, orig)
+    assert planted("jpeg25")[1] != data and len(planted("jpeg25")[1]) < len(data)
+    assert planted("resize50")[0].shape[:2] == (round(orig.shape[0] / 2), round(orig.shape[1] / 2))
+    for kind, side in (("crop90", 0.9), ("crop75", 0.75)):
+        a, _, params = planted(kind)
+        x0, y0, x1, y1 = params["box"]
+        assert a.shape[:2] == (y1 - y0, x1 - x0) == (round(orig.shape[0] * side), round(orig.shape[1] * side))
+    assert np.abs(planted("flip")[0] - orig[:, ::-1]).mean() < 3
+    a, _, params = planted("rot10")
+    assert a.shape == orig.shape and abs(params["degrees"]) == 10 and np.abs(a - orig).mean() > 10
+    assert 5 < np.abs(planted("noise")[0] - orig).mean() < 15
+    assert sharpness(planted("blur3")[0]) < sharpness(orig) / 10
+    assert planted("dark")[0].mean() < orig.mean() * 0.3 and planted("bright")[0].mean() > 200
+    gray = planted("gray")[0]
+    assert np.array_equal(gray[..., 0], gray[..., 1]) and np.array_equal(gray[..., 1], gray[..., 2])
