@@ -284,3 +284,9 @@ def test_an_image_step_on_text_records_says_how_to_read_images(tmp_path):
     with pytest.raises(RecipeError, match=r"step 1 \(dedup_exact\) needs image records \(column "
                                           r"th_image_pixel_hash\): read images with input.format: images"):
         run(recipe(tmp_path, {"path": str(tmp_path / "t.jsonl")}, [{"dedup_exact": {"compare": "image_pixels"}}]))
+
+
+def test_text_dedup_on_images_without_captions_removes_nothing(tmp_path):
+    root = image_folder(tmp_path / "images")
+    result = run(recipe(tmp_path, {"path": str(root), "format": "images"}, [{"dedup_exact": {}}]))
+    assert result.counts["removed"] == 0 and result.counts["kept"] == 6

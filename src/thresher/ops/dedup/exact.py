@@ -29,6 +29,8 @@ class DedupExact(GlobalOp):
     loss (a PNG of a JPEG's pixels, a file with other metadata) matches too. Both hashes are
     taken when the images are read (``th_image_bytes_hash``, ``th_image_pixel_hash``).
 
+    A record with an empty text (an image without a caption) is never a text duplicate.
+
     Documents with the same hash form a group; the group keeps one document, the first by
     ``(priority, id)``, and every other member goes to removed/ with ``dup_of`` naming it.
     ``normalize: full`` (default) hashes NFKC, lowercased text without punctuation and with
@@ -68,15 +70,18 @@ class DedupExact(GlobalOp):
 
     def keys(self, batch: pa.RecordBatch, ctx: OpContext) -> pa.Table:
         hi, lo = [], []
-        if self.compare == "text":
-            hashes = (xxhash.xxh3_128_intdigest(self._key(text).encode("utf-8", "surrogatepass"))
-                      for text in batch.column("text").to_pylist())
+        if self.compare == "text":  # an empty text (an image's record without caption) is nobody's copy
+            texts = batch.column("text").to_pylist()
+            hashes = (xxhash.xxh3_128_intdigest(self._key(text).encode("utf-8", "surrogatepass")) if text else 0
+                      for text in texts)
         else:  # the reader's hex digests
             hashes = (int(h, 16) for h in batch.column(self._source).to_pylist())
         for h in hashes:
             hi.append(h >> 64)
             lo.append(h & _MASK64)
         cols = {"id": batch.column("id"), "h1": pa.array(hi, pa.uint64()), "h2": pa.array(lo, pa.uint64())}
+        if self.compare == "text":
+            cols["empty"] = pc.equal(batch.column("text"), "")
         if self.priority is not None:
             cols["priority"] = priority_column(self.name, self.priority, batch)
         return pa.table(cols)
@@ -88,6 +93,9 @@ class DedupExact(GlobalOp):
         keys = keys.read()
         pairs = np.stack([keys.column("h1").to_numpy(), keys.column("h2").to_numpy()], axis=1)
         groups = np.unique(pairs, axis=0, return_inverse=True)[1].reshape(-1) if len(pairs) else np.zeros(0, int)
+        if "empty" in keys.column_names:  # each empty text a group of its own
+            empty = keys.column("empty").to_numpy(zero_copy_only=False)
+            groups = np.where(empty, groups.max(initial=0) + 1 + np.arange(len(groups)), groups)
         priority = keys.column("priority") if self.priority is not None else None
         rep = representatives(groups, keys.column("id"), priority, self.prefer)
         sizes = np.bincount(groups)[groups] if len(groups) else groups
