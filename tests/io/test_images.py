@@ -290,3 +290,17 @@ def test_text_dedup_on_images_without_captions_removes_nothing(tmp_path):
     root = image_folder(tmp_path / "images")
     result = run(recipe(tmp_path, {"path": str(root), "format": "images"}, [{"dedup_exact": {}}]))
     assert result.counts["removed"] == 0 and result.counts["kept"] == 6
+
+
+def test_jsonl_output_writes_hashes_in_hex_and_image_bytes_in_base64(tmp_path):
+    import base64
+    import gzip
+
+    data = encoded(photo(5), "PNG")
+    pq.write_table(pa.table({"id": ["a"], "image": [data]}), tmp_path / "t.parquet")
+    spec = recipe(tmp_path, {"path": str(tmp_path / "t.parquet"), "image_field": "image"})
+    spec["output"]["format"] = "jsonl.gz"
+    result = run(spec)
+    row = json.loads(gzip.decompress(next((result.output_dir / "kept").glob("*.jsonl.gz")).read_bytes()))
+    assert base64.b64decode(row["image"]) == data
+    assert len(row["th_image_phash"]) == 16 and int(row["th_image_phash"], 16) >= 0

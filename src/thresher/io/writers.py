@@ -1,4 +1,7 @@
-"""Writers: Parquet (work dir and default output) and JSONL(.gz), always atomically."""
+"""Writers: Parquet (work dir and default output) and JSONL(.gz), always atomically.
+
+JSON has no bytes: in JSONL output a fixed-size binary value (a perceptual hash) is its hex
+string, and any other binary value (an image's bytes) its base64 string."""
 
 from __future__ import annotations
 
@@ -61,7 +64,24 @@ def write_table(table: pa.Table, path: Path, fmt: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = atomic_path(path)
     handle = gzip.GzipFile(tmp, "wb", mtime=0) if fmt == "jsonl.gz" else open(tmp, "wb")
+    table = _json_ready(table)
     with handle:
         for batch in table.to_batches(max_chunksize=2048):
             handle.write(b"".join(_dumps(row) + b"\n" for row in batch.to_pylist()))
     os.replace(tmp, path)
+
+
+def _json_ready(table: pa.Table) -> pa.Table:
+    """Binary columns as JSON strings: fixed-size ones (perceptual hashes) in hex, others (image
+    bytes) in base64."""
+    import base64
+
+    for i, field in enumerate(table.schema):
+        if pa.types.is_fixed_size_binary(field.type):
+            text = [None if v is None else v.hex() for v in table.column(i).to_pylist()]
+        elif pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
+            text = [None if v is None else base64.b64encode(v).decode("ascii") for v in table.column(i).to_pylist()]
+        else:
+            continue
+        table = table.set_column(i, field.name, pa.array(text, pa.string()))
+    return table
