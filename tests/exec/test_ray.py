@@ -156,3 +156,27 @@ def test_a_killed_driver_resumes_from_the_finished_stages(ray_cluster, sample_su
     statuses = [s["status"] for s in result.manifest["stages"]]
     assert statuses[:3] == ["reused"] * 3 and statuses.count("reused") == finished < len(statuses)
     assert output_digest(tmp_path / "out") == local_reference
+
+
+IMAGE_STEPS = [
+    {"dedup_exact": {"compare": "image_pixels"}},
+    {"image_quality": {"focus_z": 4}},
+]
+
+
+def _image_run(tmp: Path, kind: str):
+    from conftest import ROOT
+
+    spec = {"input": {"path": str(ROOT / "examples" / "data" / "images"), "format": "images",
+                      "label_from": "folder"},
+            "output": {"path": str(tmp / "out")}, "executor": {"kind": kind, "workers": 2, "shard_rows": 60},
+            "steps": IMAGE_STEPS}
+    return run(Recipe.from_dict(spec, base_dir=tmp))
+
+
+def test_the_image_pipeline_on_ray_gives_the_local_output(ray_cluster, tmp_path):
+    local = _image_run(tmp_path / "local", "local")
+    on_ray = _image_run(tmp_path / "ray", "ray")
+    assert on_ray.manifest["cluster"]["kind"] == "ray"
+    assert output_digest(tmp_path / "ray" / "out") == output_digest(tmp_path / "local" / "out")
+    assert local.counts["removed"] > 0 and {s["step"] for s in local.manifest["steps"]} >= {"image_quality"}
